@@ -1,0 +1,1 @@
+"""Harvesting: sources, fetch, formats, normalise, identity and the pipeline that joins them."""

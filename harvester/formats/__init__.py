@@ -1,0 +1,104 @@
+"""Feed formats: one module per format, each turning raw bytes into RDF as the organiser wrote it.
+
+A format module defines `FORMAT = FeedFormat(...)`; adding a format means adding a module and
+listing it in `_MODULES` below. Parsers raise `ParseError` when the whole feed is unreadable and
+add a `ParseProblem` for each event they could not read, so one broken event never stops the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from typing import Callable
+
+from rdflib import Graph
+from rdflib.term import Node
+
+from ..fetch import Fetched
+
+_MODULES = ("html", "jsonld", "ics", "csv", "rdf")
+
+
+class ParseError(Exception):
+    """The feed as a whole cannot be read as the format it claims to be."""
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    """One event (or row, or item) that could not be read; the rest of the feed still is."""
+
+    where: str  # "line 12", "item 3", "VEVENT UID=…"
+    message: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    source_id: str
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    base_url: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    recurrence_days: int = 548  # how far ahead iCalendar recurrences are expanded (18 months)
+
+
+@dataclass
+class Parsed:
+    graph: Graph
+    problems: list[ParseProblem] = field(default_factory=list)
+    origins: dict[Node, str] = field(default_factory=dict)  # event node -> "line 12", page URL…
+
+
+@dataclass(frozen=True)
+class FeedFormat:
+    name: str
+    label: str
+    media_types: tuple[str, ...]
+    extensions: tuple[str, ...]
+    sniff: Callable[[bytes], bool]
+    parse: Callable[[bytes, ParseContext], Parsed]
+
+
+@cache
+def formats() -> dict[str, FeedFormat]:
+    table = {}
+    for module_name in _MODULES:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        table[module.FORMAT.name] = module.FORMAT
+    return table
+
+
+def get_format(name: str) -> FeedFormat:
+    try:
+        return formats()[name]
+    except KeyError:
+        known = ", ".join(formats())
+        raise ParseError(f"unknown format {name!r}; known formats: {known}") from None
+
+
+def detect_format(fetched: Fetched) -> FeedFormat:
+    """Pick the format from the content type, then the extension, then the content itself."""
+    table = formats()
+    media_type = fetched.media_type
+    candidates: list[FeedFormat] = []
+    if media_type:
+        candidates += [f for f in table.values() if media_type in f.media_types]
+    lowered = fetched.location.lower().split("?")[0]
+    candidates += [f for f in table.values() if lowered.endswith(f.extensions)]
+    for candidate in candidates:
+        if candidate.sniff(fetched.content):
+            return candidate
+    for candidate in table.values():
+        if candidate.sniff(fetched.content):
+            return candidate
+    raise ParseError(
+        f"{fetched.location}: cannot tell the feed's format (content type {media_type or 'none'}); "
+        f"give it explicitly, one of: {', '.join(table)}"
+    )
+
+
+def head_text(content: bytes, size: int = 2048) -> str:
+    """The start of a feed as text, without BOM or leading blanks, for sniffing."""
+    return content[:size].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")

@@ -1,0 +1,137 @@
+"""Web pages: schema.org as JSON-LD script blocks, microdata and RDFa, as search engines read them.
+
+JSON-LD blocks are read one by one (so a broken block is reported with its line and the others
+still count); microdata and RDFa are extracted with extruct.
+"""
+
+from __future__ import annotations
+
+import json
+
+import extruct
+import lxml.etree
+import lxml.html
+from rdflib import Graph
+
+from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, head_text
+from ._events import event_nodes
+from .jsonld import RemoteContextError, jsonld_document_to_graph
+
+
+def decode_html(content: bytes) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return content.decode("cp1252", errors="replace")
+
+
+def parse(content: bytes, context: ParseContext) -> Parsed:
+    text = decode_html(content)
+    try:
+        tree = lxml.html.fromstring(text)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ParseError(f"not an HTML page: {exc}") from exc
+    graph = Graph()
+    parsed = Parsed(graph=graph)
+    _read_jsonld_blocks(tree, context, parsed)
+    known = set(event_nodes(graph))
+    _read_microdata_and_rdfa(text, context, parsed)
+    for node in event_nodes(graph):
+        if node not in known:
+            parsed.origins.setdefault(node, "microdata/RDFa")
+    return parsed
+
+
+def _read_jsonld_blocks(tree, context: ParseContext, parsed: Parsed) -> None:
+    blocks = tree.xpath('//script[translate(@type, "JSONLDAPPLICATIO+", "jsonldapplicatio+")'
+                        '="application/ld+json"]')
+    for index, block in enumerate(blocks, 1):
+        where = f"JSON-LD block {index} (line {block.sourceline})"
+        source = (block.text or "").strip()
+        if not source:
+            continue
+        try:
+            document = json.loads(source)
+        except json.JSONDecodeError as exc:
+            parsed.problems.append(ParseProblem(
+                where=where,
+                message=f"not valid JSON: {exc.msg} at line {block.sourceline + exc.lineno - 1}",
+            ))
+            continue
+        known = set(event_nodes(parsed.graph))
+        try:
+            jsonld_document_to_graph(document, parsed.graph, context.base_url)
+            for node in event_nodes(parsed.graph):
+                if node not in known:
+                    parsed.origins.setdefault(node, where)
+        except RemoteContextError as exc:
+            parsed.problems.append(ParseProblem(where=where, message=str(exc), field="@context"))
+        except Exception as exc:  # rdflib raises many types for malformed JSON-LD
+            parsed.problems.append(ParseProblem(where=where, message=f"not valid JSON-LD: {exc}"))
+
+
+def _read_microdata_and_rdfa(text: str, context: ParseContext, parsed: Parsed) -> None:
+    try:
+        data = extruct.extract(
+            text, base_url=context.base_url, syntaxes=["microdata", "rdfa"], uniform=False,
+            errors="strict",
+        )
+    except Exception as exc:  # extruct surfaces parser errors of several libraries
+        parsed.problems.append(ParseProblem(where="microdata/RDFa", message=str(exc)))
+        return
+    for index, item in enumerate(data.get("microdata", []), 1):
+        try:
+            document = microdata_to_jsonld(item)
+            parsed.graph.parse(data=json.dumps(document), format="json-ld", base=context.base_url)
+        except Exception as exc:
+            parsed.problems.append(ParseProblem(where=f"microdata item {index}", message=str(exc)))
+    rdfa = [node for node in data.get("rdfa", []) if len(node) > 2 or "@type" in node]
+    if rdfa:
+        try:
+            parsed.graph.parse(data=json.dumps(rdfa), format="json-ld", base=context.base_url)
+        except Exception as exc:
+            parsed.problems.append(ParseProblem(where="RDFa", message=str(exc)))
+
+
+def microdata_to_jsonld(item: dict) -> dict:
+    """Turn one extruct microdata item into expanded-IRI JSON-LD (no context needed)."""
+    types = item.get("type") or []
+    if isinstance(types, str):
+        types = [types]
+    vocab = _vocabulary_of(types[0]) if types else "http://schema.org/"
+    node: dict = {}
+    if types:
+        node["@type"] = types
+    if item.get("id"):
+        node["@id"] = item["id"]
+    for name, value in (item.get("properties") or {}).items():
+        key = name if ":" in name else vocab + name
+        values = value if isinstance(value, list) else [value]
+        node[key] = [_microdata_value(v) for v in values]
+    return node
+
+
+def _microdata_value(value):
+    if isinstance(value, dict) and ("properties" in value or "type" in value):
+        return microdata_to_jsonld(value)
+    return {"@value": str(value)}
+
+
+def _vocabulary_of(type_iri: str) -> str:
+    cut = max(type_iri.rfind("/"), type_iri.rfind("#"))
+    return type_iri[: cut + 1] if cut >= 0 else "http://schema.org/"
+
+
+def sniff(content: bytes) -> bool:
+    head = head_text(content).lower()
+    return head.startswith(("<!doctype html", "<html")) or "<html" in head[:512]
+
+
+FORMAT = FeedFormat(
+    name="html",
+    label="HTML page (JSON-LD, microdata, RDFa)",
+    media_types=("text/html", "application/xhtml+xml"),
+    extensions=(".html", ".htm", ".xhtml"),
+    sniff=sniff,
+    parse=parse,
+)

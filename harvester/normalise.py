@@ -1,0 +1,313 @@
+"""Normalise a parsed feed into Affiche's one canonical shape.
+
+- one schema.org namespace, `http://schema.org/` (`https://schema.org/` rewritten);
+- dates as xsd:date, date-times as xsd:dateTime with an offset (the source's IANA zone when the
+  feed gives none, daylight saving included);
+- text in language-tagged strings (the source's language unless the data says otherwise);
+- URLs as IRIs, enumerations (eventStatus…) as schema.org IRIs, prices and coordinates as decimals;
+- IRIs minted by Affiche for events, places, organisations, people and works (see identity.py),
+  every other blank node replaced by a stable IRI under its owner, the organiser's own IRIs kept as
+  `schema:sameAs`;
+- disciplines from schema.org subtypes and feed keywords;
+- provenance on every event: `prov:wasDerivedFrom` the source, `affiche:harvestedAt`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from ontology import (
+    AFFICHE, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
+)
+
+from . import identity
+from .formats._events import event_nodes
+
+DATE_PROPERTIES = {SCHEMA[p] for p in (
+    "startDate", "endDate", "doorTime", "previousStartDate", "validFrom", "validThrough",
+    "availabilityStarts", "availabilityEnds",
+)}
+TEXT_PROPERTIES = {SCHEMA[p] for p in (
+    "name", "alternateName", "description", "disambiguatingDescription", "headline", "abstract",
+    "keywords", "slogan", "caption",
+)}
+URL_PROPERTIES = {SCHEMA[p] for p in (
+    "url", "sameAs", "image", "logo", "contentUrl", "thumbnailUrl", "embedUrl", "hasMap",
+    "additionalType",
+)}
+ENUM_PROPERTIES = {SCHEMA[p] for p in ("eventStatus", "eventAttendanceMode", "availability")}
+DECIMAL_PROPERTIES = {SCHEMA[p] for p in (
+    "price", "lowPrice", "highPrice", "minPrice", "maxPrice", "latitude", "longitude",
+)}
+ENTITY_KINDS = {
+    **{SCHEMA[t]: "place" for t in ("Place", "EventVenue", "PerformingArtsTheater", "MusicVenue",
+                                     "Museum", "CivicStructure", "LocalBusiness", "Library")},
+    **{SCHEMA[t]: "organization" for t in ("Organization", "PerformingGroup", "TheaterGroup",
+                                            "DanceGroup", "MusicGroup", "Corporation",
+                                            "NGO", "EducationalOrganization")},
+    SCHEMA.Person: "person",
+    **{SCHEMA[t]: "work" for t in ("CreativeWork", "Play", "MusicComposition", "Movie", "Book")},
+    AFFICHE.Production: "work",
+}
+_SCHEMA_HTTP = str(SCHEMA)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FREE_WORDS = {"free", "gratuit", "gratuite", "entrée libre", "entree libre", "libre", "0"}
+
+
+@dataclass(frozen=True)
+class NormaliseContext:
+    base_url: str
+    source_id: str
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    harvested_at: datetime | None = None
+
+    @property
+    def source_iri(self) -> URIRef:
+        return URIRef(identity.iri(self.base_url, "source", self.source_id))
+
+
+@dataclass
+class Normalised:
+    graph: Graph
+    events: list[URIRef] = field(default_factory=list)
+    origins: dict[URIRef, str] = field(default_factory=dict)
+    renamed: dict[Node, URIRef] = field(default_factory=dict)  # node as parsed -> minted IRI
+
+
+def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = None) -> Normalised:
+    """Return the canonical graph of a parsed feed; the input graph is left untouched."""
+    canonical = _rewrite_schema_https(graph)
+    renamed = _mint_iris(canonical, context)
+    out = Graph()
+    for s, p, o in canonical:
+        out.add((renamed.get(s, s), p, _normalise_object(p, renamed.get(o, o), context)))
+    _keep_organiser_iris(out, renamed, context)
+    events = sorted({renamed.get(n, n) for n in event_nodes(canonical)}, key=str)
+    _add_disciplines(out, events)
+    _add_provenance(out, events, context)
+    event_origins = {}
+    for node, where in (origins or {}).items():
+        minted = renamed.get(_https_to_http(node), renamed.get(node, node))
+        if isinstance(minted, URIRef):
+            event_origins[minted] = where
+    for prefix, namespace in (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV)):
+        out.bind(prefix, namespace, replace=True)
+    return Normalised(graph=out, events=events, origins=event_origins, renamed=renamed)
+
+
+def _https_to_http(term: Node) -> Node:
+    if isinstance(term, URIRef) and str(term).startswith(SCHEMA_HTTPS):
+        return URIRef(_SCHEMA_HTTP + str(term)[len(SCHEMA_HTTPS):])
+    if isinstance(term, Literal) and term.datatype and str(term.datatype).startswith(SCHEMA_HTTPS):
+        return Literal(str(term), datatype=_https_to_http(term.datatype))
+    return term
+
+
+def _rewrite_schema_https(graph: Graph) -> Graph:
+    out = Graph()
+    for s, p, o in graph:
+        out.add((_https_to_http(s), _https_to_http(p), _https_to_http(o)))
+    return out
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def _first_text(graph: Graph, node: Node, prop: URIRef) -> str:
+    values = sorted(str(v) for v in graph.objects(node, prop) if isinstance(v, Literal))
+    return values[0] if values else ""
+
+
+def _organiser_id(graph: Graph, node: Node) -> str:
+    """What the organiser identifies the event by: identifier, own IRI, URL (+ start), or content."""
+    identifier = _first_text(graph, node, SCHEMA.identifier)
+    if identifier:
+        return f"id:{identifier}"
+    if isinstance(node, URIRef):
+        return f"iri:{node}"
+    start = _first_text(graph, node, SCHEMA.startDate)
+    urls = sorted(str(u) for u in graph.objects(node, SCHEMA.url))
+    if urls:
+        return f"url:{urls[0]}|{start}"
+    location = next(graph.objects(node, SCHEMA.location), None)
+    place = _first_text(graph, location, SCHEMA.name) if location is not None else ""
+    return f"content:{_first_text(graph, node, SCHEMA.name)}|{start}|{place}"
+
+
+def _entity_identity(graph: Graph, node: Node) -> tuple[str, str]:
+    """(label, identity) for a place, organisation, person or work."""
+    name = _first_text(graph, node, SCHEMA.name)
+    same_as = sorted(str(v) for v in graph.objects(node, SCHEMA.sameAs)
+                     if "wikidata.org" in str(v) or "isni" in str(v) or "artsdata.ca" in str(v))
+    if same_as:
+        return name or same_as[0], f"ext:{same_as[0]}"
+    address = next(graph.objects(node, SCHEMA.address), None)
+    locality = ""
+    if address is not None:
+        locality = _first_text(graph, address, SCHEMA.addressLocality) or (
+            str(address) if isinstance(address, Literal) else "")
+    if name:
+        return name, f"name:{_fold(name)}|{_fold(locality)}"
+    return str(node), f"node:{node}"
+
+
+def _fold(text: str) -> str:
+    return identity.slugify(text, limit=200)
+
+
+def _entity_kind(graph: Graph, node: Node) -> str | None:
+    for rdf_type in graph.objects(node, RDF.type):
+        if rdf_type in ENTITY_KINDS:
+            return ENTITY_KINDS[rdf_type]
+    return None
+
+
+def _mint_iris(graph: Graph, context: NormaliseContext) -> dict[Node, URIRef]:
+    renamed: dict[Node, URIRef] = {}
+    for node in event_nodes(graph):
+        key = identity.event_key(context.source_id, _organiser_id(graph, node))
+        renamed[node] = URIRef(identity.iri(context.base_url, "event", key))
+    for node in set(graph.subjects()):
+        if node in renamed or _is_ours(node, context):
+            continue
+        kind = _entity_kind(graph, node)
+        if kind is None and (None, SCHEMA.location, node) in graph and isinstance(node, BNode):
+            kind = "place"
+        if kind is None:
+            continue
+        label, ident = _entity_identity(graph, node)
+        renamed[node] = URIRef(identity.iri(context.base_url, kind, identity.entity_key(label, ident)))
+    _skolemise_rest(graph, renamed)
+    return renamed
+
+
+def _is_ours(node: Node, context: NormaliseContext) -> bool:
+    return isinstance(node, URIRef) and identity.parse_iri(context.base_url, str(node)) is not None
+
+
+def _skolemise_rest(graph: Graph, renamed: dict[Node, URIRef]) -> None:
+    """Give every remaining blank node a stable IRI under the first minted node that reaches it."""
+    queue = deque(sorted(renamed, key=lambda n: str(renamed[n])))
+    while queue:
+        owner = queue.popleft()
+        for p, o in sorted(graph.predicate_objects(owner), key=lambda po: (str(po[0]), str(po[1]))):
+            if not isinstance(o, BNode) or o in renamed:
+                continue
+            local = str(p).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+            fragment = f"{local}-{identity.digest(_content_signature(graph, o), length=8)}"
+            base = str(renamed[owner]).split("#", 1)[0]
+            renamed[o] = URIRef(f"{base}#{fragment}")
+            queue.append(o)
+
+
+def _content_signature(graph: Graph, node: Node, depth: int = 0) -> str:
+    parts = []
+    for p, o in graph.predicate_objects(node):
+        if isinstance(o, BNode):
+            value = _content_signature(graph, o, depth + 1) if depth < 4 else "_"
+        else:
+            value = o.n3()
+        parts.append(f"{p.n3()} {value}")
+    return ";".join(sorted(parts))
+
+
+def _keep_organiser_iris(out: Graph, renamed: dict[Node, URIRef], context: NormaliseContext) -> None:
+    for original, minted in renamed.items():
+        if isinstance(original, URIRef) and str(original).startswith(("http://", "https://")):
+            out.add((minted, SCHEMA.sameAs, original))
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def _normalise_object(predicate: URIRef, value: Node, context: NormaliseContext) -> Node:
+    if not isinstance(value, Literal):
+        if predicate in ENUM_PROPERTIES:
+            return _enum_iri(str(value)) or value
+        return value
+    if predicate in DATE_PROPERTIES:
+        return normalise_date(value, context.timezone)
+    if predicate in URL_PROPERTIES and re.match(r"^https?://\S+$", str(value).strip()):
+        return URIRef(str(value).strip())
+    if predicate in ENUM_PROPERTIES:
+        return _enum_iri(str(value)) or value
+    if predicate in DECIMAL_PROPERTIES:
+        return normalise_decimal(value)
+    if predicate in TEXT_PROPERTIES and _is_plain_string(value):
+        text = re.sub(r"[ \t]+", " ", str(value)).strip()
+        return Literal(text, lang=value.language or context.language)
+    return value
+
+
+def _is_plain_string(value: Literal) -> bool:
+    return value.datatype in (None, XSD.string) or value.language is not None
+
+
+def _enum_iri(text: str) -> URIRef | None:
+    name = text.strip().rsplit("/", 1)[-1]
+    return SCHEMA[name] if re.match(r"^[A-Z][A-Za-z]+$", name) else None
+
+
+def normalise_date(value: Literal, timezone: str) -> Literal:
+    """An xsd:date, or an xsd:dateTime with an offset; unreadable values are kept as written."""
+    text = str(value).strip()
+    if _DATE_ONLY.match(text):
+        try:
+            return Literal(date.fromisoformat(text).isoformat(), datatype=XSD.date)
+        except ValueError:
+            return Literal(text)
+    candidate = text.replace(" ", "T", 1)
+    if candidate.endswith("Z"):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        return Literal(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return Literal(moment.isoformat(), datatype=XSD.dateTime)
+
+
+def normalise_decimal(value: Literal) -> Literal:
+    text = str(value).strip().lower()
+    if text in _FREE_WORDS:
+        return Literal(Decimal("0"), datatype=XSD.decimal)
+    cleaned = re.sub(r"[€$£\s\u00a0]|eur|chf|cad|usd", "", text).replace(",", ".")
+    try:
+        return Literal(Decimal(cleaned), datatype=XSD.decimal)
+    except InvalidOperation:
+        return Literal(str(value))
+
+
+# --- enrichment -----------------------------------------------------------------------------
+
+
+def _add_disciplines(graph: Graph, events: list[URIRef]) -> None:
+    by_type = discipline_for_type()
+    keywords = discipline_keywords()
+    for event in events:
+        for rdf_type in graph.objects(event, RDF.type):
+            if rdf_type in by_type:
+                graph.add((event, AFFICHE.discipline, by_type[rdf_type]))
+        for keyword in graph.objects(event, SCHEMA.keywords):
+            for word in re.split(r"[,;]", str(keyword)):
+                concept = keywords.get(word.strip().lower())
+                if concept is not None:
+                    graph.add((event, AFFICHE.discipline, concept))
+
+
+def _add_provenance(graph: Graph, events: list[URIRef], context: NormaliseContext) -> None:
+    for event in events:
+        graph.add((event, PROV.wasDerivedFrom, context.source_iri))
+        if context.harvested_at is not None:
+            graph.add((event, AFFICHE.harvestedAt,
+                       Literal(context.harvested_at.isoformat(), datatype=XSD.dateTime)))

@@ -1,0 +1,1 @@
+"""The publisher's routers, one module per kind of page."""

@@ -1,0 +1,1 @@
+"""The store (embedded Oxigraph by default), named queries, and the public /sparql endpoint."""

@@ -1,0 +1,226 @@
+"""The store behind Affiche: one named graph per source, the public view is their union.
+
+`Store` is the small interface the rest of the code uses; `EmbeddedStore` implements it over
+pyoxigraph on disk (the default, zero set-up). A remote SPARQL 1.1 server is a second
+implementation (issue #6). Values are bound through pyoxigraph substitutions, never pasted into
+query text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Protocol
+
+import pyoxigraph as ox
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from .queries import load_query
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (an outage, not a missing resource)."""
+
+
+class StoreBusy(StoreError):
+    """The embedded store is held by another process (RocksDB holds a lock)."""
+
+
+class QuerySyntaxError(ValueError):
+    """A SPARQL query that does not parse; the message carries the parser's position."""
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """A serialised query answer: bytes in one media type."""
+
+    body: bytes
+    media_type: str
+    kind: str  # "solutions" | "boolean" | "graph"
+
+
+class Store(Protocol):
+    def replace_graph(self, graph_iri: str, graph: Graph) -> None: ...
+    def drop_graph(self, graph_iri: str) -> None: ...
+    def graphs(self) -> list[str]: ...
+    def select(self, query: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]: ...
+    def construct(self, query: str, bindings: dict[str, Node] | None = None) -> Graph: ...
+    def run(self, query: str, *, results_format: str, rdf_format: str,
+            default_graphs: list[str] | None = None,
+            named_graphs: list[str] | None = None) -> QueryAnswer: ...
+    def dump_nquads(self, out: IO[bytes]) -> None: ...
+    def close(self) -> None: ...
+
+
+# --- term conversion ------------------------------------------------------------------------
+
+
+def to_ox(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    if isinstance(term, Literal):
+        if term.language:
+            return ox.Literal(str(term), language=term.language)
+        if term.datatype:
+            return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
+        return ox.Literal(str(term))
+    raise TypeError(f"cannot convert {term!r}")
+
+
+def from_ox(term) -> Node:
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        datatype = term.datatype.value
+        if datatype == "http://www.w3.org/2001/XMLSchema#string":
+            return Literal(term.value)
+        return Literal(term.value, datatype=URIRef(datatype))
+    raise TypeError(f"cannot convert {term!r}")
+
+
+def _graph_to_ntriples(graph: Graph) -> str:
+    return graph.serialize(format="nt")
+
+
+RESULTS_FORMATS = {
+    "json": ox.QueryResultsFormat.JSON,
+    "xml": ox.QueryResultsFormat.XML,
+    "csv": ox.QueryResultsFormat.CSV,
+    "tsv": ox.QueryResultsFormat.TSV,
+}
+RDF_FORMATS = {
+    "turtle": ox.RdfFormat.TURTLE,
+    "nt": ox.RdfFormat.N_TRIPLES,
+    "xml": ox.RdfFormat.RDF_XML,
+    "json-ld": ox.RdfFormat.JSON_LD,
+    "nq": ox.RdfFormat.N_QUADS,
+}
+
+
+class EmbeddedStore:
+    """pyoxigraph on disk (or in memory when `path` is None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        try:
+            if path is None:
+                self._store = ox.Store()
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self._store = ox.Store(str(path))
+        except OSError as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusy(
+                    f"the store at {path} is in use by another Affiche process (for example "
+                    "`affiche serve`); stop it, or trigger the harvest through the running server"
+                ) from exc
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        self.path = path
+
+    # writes
+
+    def replace_graph(self, graph_iri: str, graph: Graph) -> None:
+        """Replace one named graph in a single transaction: readers see the old or the new."""
+        data = _graph_to_ntriples(graph)
+        update = f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n{data}\n}} }}"
+        try:
+            self._store.update(update)
+        except OSError as exc:
+            raise StoreError(f"cannot write graph {graph_iri}: {exc}") from exc
+
+    def drop_graph(self, graph_iri: str) -> None:
+        self._store.update(f"DROP SILENT GRAPH <{graph_iri}>")
+
+    # reads
+
+    def graphs(self) -> list[str]:
+        return sorted(g.value for g in self._store.named_graphs())
+
+    def _query(self, query: str, bindings: dict[str, Node] | None, **options):
+        substitutions = {ox.Variable(k): to_ox(v) for k, v in (bindings or {}).items()}
+        try:
+            return self._store.query(query, substitutions=substitutions or None, **options)
+        except SyntaxError as exc:
+            raise QuerySyntaxError(str(exc)) from exc
+        except OSError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def select(self, query: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]:
+        """Run a SELECT over the union of the published graphs; rows as dicts of rdflib terms."""
+        solutions = self._query(query, bindings, use_default_graph_as_union=True)
+        names = [v.value for v in solutions.variables]
+        rows = []
+        for solution in solutions:
+            row = {}
+            for name in names:
+                value = solution[name]
+                if value is not None:
+                    row[name] = from_ox(value)
+            rows.append(row)
+        return rows
+
+    def construct(self, query: str, bindings: dict[str, Node] | None = None) -> Graph:
+        triples = self._query(query, bindings, use_default_graph_as_union=True)
+        graph = Graph()
+        for triple in triples:
+            graph.add((from_ox(triple.subject), from_ox(triple.predicate), from_ox(triple.object)))
+        return graph
+
+    def named(self, name: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]:
+        return self.select(load_query(name), bindings)
+
+    def run(self, query: str, *, results_format: str = "json", rdf_format: str = "turtle",
+            default_graphs: list[str] | None = None,
+            named_graphs: list[str] | None = None) -> QueryAnswer:
+        """Run any read query and serialise its answer (the /sparql endpoint's path)."""
+        options: dict = {}
+        if default_graphs:
+            options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
+        else:
+            options["use_default_graph_as_union"] = True
+        if named_graphs:
+            options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+        answer = self._query(query, None, **options)
+        if isinstance(answer, ox.QueryTriples):
+            fmt = RDF_FORMATS[rdf_format]
+            return QueryAnswer(answer.serialize(format=fmt), fmt.media_type, "graph")
+        fmt = RESULTS_FORMATS[results_format]
+        kind = "boolean" if isinstance(answer, ox.QueryBoolean) else "solutions"
+        return QueryAnswer(answer.serialize(format=fmt), fmt.media_type, kind)
+
+    def iter_quads(self) -> Iterator[ox.Quad]:
+        return iter(self._store.quads_for_pattern(None, None, None, None))
+
+    def dump_nquads(self, out: IO[bytes]) -> None:
+        """Stream every named graph as N-Quads (the default graph is not used)."""
+        self._store.dump(out, format=ox.RdfFormat.N_QUADS)
+
+    def dump_graph(self, out: IO[bytes], graph_iri: str, rdf_format: str = "nt") -> None:
+        self._store.dump(out, format=RDF_FORMATS[rdf_format], from_graph=ox.NamedNode(graph_iri))
+
+    def flush(self) -> None:
+        self._store.flush()
+
+    def close(self) -> None:
+        del self._store
+
+
+def open_store(location: str, data_dir: Path) -> EmbeddedStore:
+    """Open the configured store: `embedded` (under the data directory) or `memory`."""
+    if location == "embedded":
+        return EmbeddedStore(data_dir / "store")
+    if location == "memory":
+        return EmbeddedStore(None)
+    raise StoreError(
+        f"unknown store {location!r}: use 'embedded' or 'memory' (remote SPARQL stores: issue #6)"
+    )
+
+
+def ids(values: Iterable[Node]) -> list[str]:
+    return [str(v) for v in values]
