@@ -17,6 +17,7 @@ from rdflib.namespace import DCAT, DCTERMS, RDF
 
 from ontology import AFFICHE, SCHEMA, XSD
 from shapes import Problem, validate
+from sparql.queries import load_query
 from sparql.store import Store
 
 from . import identity
@@ -100,6 +101,10 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
     """Parse, normalise and validate one feed's bytes. Raises ParseError when unreadable."""
     now = now or _now()
     feed_format = get_format(format_name) if format_name else detect_format(fetched)
+    if not feed_format.sniff(fetched.content):
+        start = fetched.content[:40].decode("utf-8", errors="replace")
+        raise ParseError(f"{fetched.location}: declared as {feed_format.label}, but the content "
+                         f"does not look like it (it starts with {start!r})")
     report = Report(source_id=source.id, location=fetched.location, format=feed_format.name,
                     started_at=now.isoformat())
     parse_context = ParseContext(
@@ -202,11 +207,21 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
                         error=f"{exc} — the previously published data is kept")
     else:
         report = checked.report
-        graph = checked.published + source_description(source, base_url, report.started_at)
-        store.replace_graph(identity.graph_iri(base_url, source.id), graph)
+        graph_iri = identity.graph_iri(base_url, source.id)
+        if not report.events and _published_event_count(store, graph_iri):
+            report.error = ("the feed now holds no event at all; the previously published events "
+                            "are kept until the feed has events again")
+        else:
+            graph = checked.published + source_description(source, base_url, report.started_at)
+            store.replace_graph(graph_iri, graph)
     if reports_dir is not None:
         save_report(report, reports_dir, checked.quarantined if report.error is None else {})
     return report
+
+
+def _published_event_count(store: Store, graph_iri: str) -> int:
+    rows = store.select(load_query("count_events_in_graph"), {"graph": URIRef(graph_iri)})
+    return int(rows[0]["count"]) if rows else 0
 
 
 def save_report(report: Report, reports_dir: Path, quarantined: dict[str, Graph]) -> None:

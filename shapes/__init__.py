@@ -118,6 +118,14 @@ def _local(term: Node | None) -> str:
     return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
+def _shape_messages(shape: Node | None) -> dict[str, str]:
+    """The shape's sh:message per language, read from the shapes (pyshacl drops the language
+    tags of messages it copies from SPARQL-based constraints)."""
+    if shape is None:
+        return {}
+    return {m.language or "en": str(m) for m in shapes_graph().objects(shape, SH.message)}
+
+
 def _problem(results: Graph, result: Node, data: Graph, focus: Node, owners: dict) -> Problem:
     severity = SEVERITIES.get(results.value(result, SH.resultSeverity), "violation")
     path = _local(results.value(result, SH.resultPath))
@@ -126,9 +134,10 @@ def _problem(results: Graph, result: Node, data: Graph, focus: Node, owners: dic
         link = next((p for p in data.predicates(None, focus) if p != RDF.type), None)
         if link is not None:
             field_name = f"{_local(link)}.{path}" if path else _local(link)
-    messages: dict[str, str] = {}
-    for message in results.objects(result, SH.resultMessage):
-        messages.setdefault(message.language or "en", str(message))
+    messages = _shape_messages(results.value(result, SH.sourceShape))
+    if not messages:  # a shape without sh:message: pyshacl's own (English) text
+        for message in results.objects(result, SH.resultMessage):
+            messages.setdefault(message.language or "en", str(message))
     value = results.value(result, SH.value)
     return Problem(
         severity=severity,

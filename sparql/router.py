@@ -1,0 +1,393 @@
+"""The public SPARQL 1.1 Protocol endpoint (`/sparql`), as a router the app mounts.
+
+Read-only and safe to leave open: every query passes `guard.check_query` first, answers are
+negotiated from the tables below, SELECT answers are capped at `SparqlLimits.max_rows` (and say
+so in a header), and every answer carries CORS headers so browser tools (YASGUI…) can use it.
+Errors are raised as `HTTPProblem`s; the app's single handler turns them into responses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping
+from urllib.parse import parse_qs
+
+import pyoxigraph as ox
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+from rdflib import BNode, Graph, Namespace, URIRef
+from rdflib.namespace import RDF
+from starlette.concurrency import run_in_threadpool
+
+from .accept import best_match
+from .errors import (
+    BadQuery,
+    BadRequest,
+    Forbidden,
+    HTTPProblem,
+    NotAcceptable,
+    PayloadTooLarge,
+    StoreUnavailable,
+)
+from .guard import SparqlLimits, check_query
+from .store import RESULTS_FORMATS, QuerySyntaxError, Store, StoreError
+
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+FORMATS = Namespace("http://www.w3.org/ns/formats/")
+ENTAILMENT_SIMPLE = URIRef("http://www.w3.org/ns/entailment/Simple")
+
+TRUNCATED_HEADER = "X-Affiche-Truncated"
+ROW_LIMIT_HEADER = "X-Affiche-Row-Limit"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": f"{TRUNCATED_HEADER}, {ROW_LIMIT_HEADER}",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Max-Age": "86400",
+}
+
+FORM = "application/x-www-form-urlencoded"
+SPARQL_QUERY = "application/sparql-query"
+SPARQL_UPDATE = "application/sparql-update"
+HTML = "text/html"
+
+
+class UnsupportedMediaType(HTTPProblem):
+    status, title = 415, "Unsupported media type"
+
+
+# --- media types are tables ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Format:
+    """One answer format: its media type, the name the store and rdflib know it by, and its
+    W3C IRI (for the service description)."""
+
+    media_type: str
+    name: str
+    w3c: URIRef
+
+
+@dataclass(frozen=True)
+class FormatTable:
+    """The formats one kind of answer can take; aliases map `?format=` names and extra media
+    types to a canonical media type. The first format is the default (what `*/*` gets)."""
+
+    formats: tuple[Format, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def media_types(self) -> list[str]:
+        return [f.media_type for f in self.formats]
+
+    def by_media_type(self, media_type: str) -> Format | None:
+        canonical = self.aliases.get(media_type, media_type)
+        return next((f for f in self.formats if f.media_type == canonical), None)
+
+    def accept_offer(self) -> list[str]:
+        """What Accept is matched against: canonical types first, then media-type aliases."""
+        return self.media_types + [a for a in self.aliases if "/" in a]
+
+
+SOLUTIONS = FormatTable(
+    formats=(
+        Format("application/sparql-results+json", "json", FORMATS.SPARQL_Results_JSON),
+        Format("application/sparql-results+xml", "xml", FORMATS.SPARQL_Results_XML),
+        Format("text/csv", "csv", FORMATS.SPARQL_Results_CSV),
+        Format("text/tab-separated-values", "tsv", FORMATS.SPARQL_Results_TSV),
+    ),
+    aliases={
+        "json": "application/sparql-results+json",
+        "xml": "application/sparql-results+xml",
+        "csv": "text/csv",
+        "tsv": "text/tab-separated-values",
+        "application/json": "application/sparql-results+json",
+        "application/xml": "application/sparql-results+xml",
+    },
+)
+
+# Store names (`EmbeddedStore.run`'s rdf_format) happen to be rdflib's names too, so the same
+# table serves query answers and the service description.
+GRAPHS = FormatTable(
+    formats=(
+        Format("text/turtle", "turtle", FORMATS.Turtle),
+        Format("application/n-triples", "nt", FORMATS["N-Triples"]),
+        Format("application/ld+json", "json-ld", FORMATS["JSON-LD"]),
+        Format("application/rdf+xml", "xml", FORMATS.RDF_XML),
+    ),
+    aliases={
+        "turtle": "text/turtle",
+        "ttl": "text/turtle",
+        "nt": "application/n-triples",
+        "ntriples": "application/n-triples",
+        "jsonld": "application/ld+json",
+        "json-ld": "application/ld+json",
+        "rdfxml": "application/rdf+xml",
+        "json": "application/ld+json",
+        "xml": "application/rdf+xml",
+        "application/x-turtle": "text/turtle",
+        "application/json": "application/ld+json",
+        "application/xml": "application/rdf+xml",
+    },
+)
+
+TABLE_FOR_KIND = {"SELECT": SOLUTIONS, "ASK": SOLUTIONS, "CONSTRUCT": GRAPHS, "DESCRIBE": GRAPHS}
+
+
+# --- the request, whichever of the three protocol forms it came in ----------------------------
+
+
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """The SPARQL Protocol parameters of one request."""
+
+    query: str | None
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+    format: str | None = None
+
+
+def _single(params: Mapping[str, list[str]], name: str) -> str | None:
+    values = params.get(name, [])
+    if len(values) > 1:
+        raise BadRequest(f"give at most one `{name}` parameter, not {len(values)}")
+    return values[0] if values else None
+
+
+def _graph_iris(params: Mapping[str, list[str]], name: str) -> tuple[str, ...]:
+    """The graph IRIs of one parameter, checked here so a bad one is a 400, not a store error."""
+    iris = tuple(params.get(name, []))
+    for iri in iris:
+        try:
+            ox.NamedNode(iri)
+        except ValueError as exc:
+            raise BadRequest(f"`{name}` is not an absolute IRI: {iri!r} ({exc})") from exc
+    return iris
+
+
+def protocol_request(params: Mapping[str, list[str]], url_params: Mapping[str, list[str]],
+                     query: str | None = None) -> ProtocolRequest:
+    """Collect the parameters; `query` is given when it came as the request body."""
+    return ProtocolRequest(
+        query=query if query is not None else _single(params, "query"),
+        default_graphs=_graph_iris(params, "default-graph-uri"),
+        named_graphs=_graph_iris(params, "named-graph-uri"),
+        format=_single(params, "format") or _single(url_params, "format"),
+    )
+
+
+def _body_cap(limits: SparqlLimits) -> int:
+    """Bytes read from a POST body at most. The exact check is on the query's characters
+    (`check_query`); this only stops unbounded reads: a character may take 4 bytes in UTF-8 and
+    three times that once percent-encoded, plus room for the graph parameters."""
+    return 12 * limits.max_query_length + 65_536
+
+
+async def _read_body(request: Request, cap: int) -> str:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise PayloadTooLarge(f"the request body is over {cap} bytes")
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the request body is not UTF-8: {exc}") from exc
+
+
+def _url_params(request: Request) -> dict[str, list[str]]:
+    return parse_qs(request.url.query, keep_blank_values=True)
+
+
+async def read_protocol_request(request: Request, limits: SparqlLimits) -> ProtocolRequest:
+    """The parameters of a GET, a form POST or a `application/sparql-query` POST."""
+    url_params = _url_params(request)
+    if request.method == "GET":
+        return protocol_request(url_params, url_params)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == SPARQL_UPDATE:
+        raise Forbidden("SPARQL Update is not accepted: this endpoint is read-only")
+    if content_type == FORM:
+        body = await _read_body(request, _body_cap(limits))
+        return protocol_request(parse_qs(body, keep_blank_values=True), url_params)
+    if content_type == SPARQL_QUERY:
+        body = await _read_body(request, _body_cap(limits))
+        return protocol_request(url_params, url_params, query=body)
+    raise UnsupportedMediaType(
+        f"POST a query as {FORM} or {SPARQL_QUERY}, not {content_type or 'an untyped body'}"
+    )
+
+
+# --- negotiation ----------------------------------------------------------------------------
+
+
+def prefers_html(request: Request, table: FormatTable) -> bool:
+    """Whether a browser is asking. HTML is offered last so that `*/*` (curl, requests, httpx)
+    gets data; a browser names text/html with a higher q than its `*/*`, so it gets the page."""
+    return best_match(request.headers.get("accept"), table.accept_offer() + [HTML]) == HTML
+
+
+def choose_format(request: Request, table: FormatTable, requested: str | None) -> Format:
+    """`?format=` (a short name or a media type) wins over Accept; nothing acceptable is a 406."""
+    if requested is not None:
+        chosen = table.by_media_type(requested.strip().lower())
+    else:
+        match = best_match(request.headers.get("accept"), table.accept_offer())
+        chosen = table.by_media_type(match) if match else None
+    if chosen is None:
+        asked = f"format={requested}" if requested is not None else request.headers.get("accept")
+        raise NotAcceptable(
+            f"this answer is available as {', '.join(table.media_types)}; not as {asked}",
+            headers={"Vary": "Accept"},
+        )
+    return chosen
+
+
+# --- answering ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A serialised answer and whether rows were cut off to fit the cap."""
+
+    body: bytes
+    media_type: str
+    truncated: bool = False
+
+
+def cap_solutions(json_body: bytes, max_rows: int) -> tuple[bytes, bool]:
+    """Cut a SPARQL JSON answer to `max_rows` solutions; say whether anything was cut."""
+    data = json.loads(json_body)
+    bindings = data["results"]["bindings"]
+    if len(bindings) <= max_rows:
+        return json_body, False
+    data["results"]["bindings"] = bindings[:max_rows]
+    return json.dumps(data, ensure_ascii=False).encode("utf-8"), True
+
+
+def reformat_solutions(json_body: bytes, name: str) -> bytes:
+    """Re-serialise SPARQL JSON results with pyoxigraph's own writers: no format written by hand."""
+    if name == "json":
+        return json_body
+    solutions = ox.parse_query_results(json_body, format=ox.QueryResultsFormat.JSON)
+    return solutions.serialize(format=RESULTS_FORMATS[name])
+
+
+def run_query(store: Store, query: str, kind: str, chosen: Format, request: ProtocolRequest,
+              max_rows: int) -> Answer:
+    """Run the query and serialise the answer (blocking: called in a worker thread).
+
+    The row cap needs the number of solutions, whatever the format asked for. A SELECT is
+    therefore always run to SPARQL JSON, cut there, and re-serialised by pyoxigraph into the
+    requested format. Wrapping the query in `SELECT * { … } LIMIT n` was rejected: a subquery
+    may not carry FROM/FROM NAMED, its ORDER BY is not guaranteed to survive, and it would
+    still need a second step to tell "exactly n" from "more than n". The cost: the store still
+    computes and serialises the whole answer; the cap bounds the response, not the work (that
+    is the job of the query timeout).
+    """
+    dataset = {"default_graphs": list(request.default_graphs) or None,
+               "named_graphs": list(request.named_graphs) or None}
+    try:
+        if kind == "SELECT":
+            raw = store.run(query, results_format="json", rdf_format="turtle", **dataset)
+            body, truncated = cap_solutions(raw.body, max_rows)
+            return Answer(reformat_solutions(body, chosen.name), chosen.media_type, truncated)
+        if kind == "ASK":
+            raw = store.run(query, results_format=chosen.name, rdf_format="turtle", **dataset)
+        else:
+            raw = store.run(query, results_format="json", rdf_format=chosen.name, **dataset)
+    except QuerySyntaxError as exc:
+        raise BadQuery(f"the query does not parse: {exc}") from exc
+    except StoreError as exc:
+        raise StoreUnavailable("the store could not answer this query") from exc
+    return Answer(raw.body, chosen.media_type)
+
+
+def answer_response(answer: Answer, max_rows: int) -> Response:
+    headers = {"Vary": "Accept"}
+    if answer.truncated:
+        headers[TRUNCATED_HEADER] = "true"
+        headers[ROW_LIMIT_HEADER] = str(max_rows)
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
+
+
+def service_description(endpoint: str) -> Graph:
+    """The SPARQL 1.1 Service Description of this endpoint, built from the format tables so
+    that it cannot drift from what the endpoint really answers."""
+    graph = Graph(bind_namespaces="core")
+    graph.bind("sd", SD)
+    graph.bind("formats", FORMATS)
+    service = BNode()
+    graph.add((service, RDF.type, SD.Service))
+    graph.add((service, SD.endpoint, URIRef(endpoint)))
+    graph.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    graph.add((service, SD.feature, SD.UnionDefaultGraph))
+    graph.add((service, SD.defaultEntailmentRegime, ENTAILMENT_SIMPLE))
+    for fmt in SOLUTIONS.formats + GRAPHS.formats:
+        graph.add((service, SD.resultFormat, fmt.w3c))
+    return graph
+
+
+def description_response(request: Request, endpoint: str, requested: str | None) -> Response:
+    chosen = choose_format(request, GRAPHS, requested)
+    body = service_description(endpoint).serialize(format=chosen.name, encoding="utf-8")
+    return Response(body, media_type=chosen.media_type, headers={"Vary": "Accept"})
+
+
+# --- the router -----------------------------------------------------------------------------
+
+
+class _CorsRoute(APIRoute):
+    """A route whose every answer, errors included, allows any origin: the data is public and
+    browser-based SPARQL clients must be able to read the errors too."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def with_cors(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except HTTPProblem as exc:
+                exc.headers.update(CORS_HEADERS)
+                raise
+            response.headers.update(CORS_HEADERS)
+            return response
+
+        return with_cors
+
+
+def sparql_router(get_store: Callable[[], Store], limits: SparqlLimits,
+                  endpoint_url: Callable[[Request], str],
+                  html_page: Callable[[Request, str | None], Response] | None = None) -> APIRouter:
+    """The `/sparql` endpoint. `endpoint_url` gives the public URL the service description
+    names (behind a proxy it is not the URL the request arrived at); `html_page` renders the
+    query editor for browsers, when the app has one."""
+    router = APIRouter(route_class=_CorsRoute)
+
+    async def sparql(request: Request) -> Response:
+        params = await read_protocol_request(request, limits)
+        if params.query is None:
+            if html_page is not None and params.format is None and prefers_html(request, GRAPHS):
+                return html_page(request, None)
+            return description_response(request, endpoint_url(request), params.format)
+        kind = check_query(params.query, limits)
+        table = TABLE_FOR_KIND[kind]
+        if html_page is not None and params.format is None and prefers_html(request, table):
+            return html_page(request, params.query)
+        chosen = choose_format(request, table, params.format)
+        answer = await run_in_threadpool(
+            run_query, get_store(), params.query, kind, chosen, params, limits.max_rows
+        )
+        return answer_response(answer, limits.max_rows)
+
+    async def preflight(request: Request) -> Response:
+        return Response(status_code=204, headers=PREFLIGHT_HEADERS)
+
+    router.add_api_route("/sparql", sparql, methods=["GET", "POST"], include_in_schema=False)
+    router.add_api_route("/sparql", preflight, methods=["OPTIONS"], include_in_schema=False)
+    return router
