@@ -295,6 +295,8 @@ def _add_disciplines(graph: Graph, events: list[URIRef]) -> None:
     by_type = discipline_for_type()
     keywords = discipline_keywords()
     for event in events:
+        # Aggregators ask for `?e a schema:Event`; subtypes alone would hide theatre, dance…
+        graph.add((event, RDF.type, SCHEMA.Event))
         for rdf_type in graph.objects(event, RDF.type):
             if rdf_type in by_type:
                 graph.add((event, AFFICHE.discipline, by_type[rdf_type]))

@@ -17,6 +17,7 @@ from ontology import SCHEMA
 _SCHEMA = str(SCHEMA)
 _PUBLIC_SCHEMA = "https://schema.org/"
 _MAX_DEPTH = 4
+_GENERIC_TYPES = {"Event", "Place", "Organization", "Thing"}
 
 
 def _local(term: URIRef) -> str | None:
@@ -54,6 +55,8 @@ def node_tree(graph: Graph, node: URIRef, language: str, depth: int = 0,
               seen: frozenset = frozenset()) -> dict:
     tree: dict = {}
     types = [t for t in (_local(t) for t in graph.objects(node, RDF.type)) if t]
+    if len(types) > 1:  # crawlers want the most specific type: TheaterEvent, not [Event, TheaterEvent]
+        types = [t for t in types if t not in _GENERIC_TYPES] or types
     if types:
         tree["@type"] = types[0] if len(types) == 1 else sorted(types)
     if "#" not in str(node):

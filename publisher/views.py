@@ -51,17 +51,30 @@ def link(graph: Graph, node: Node, prop: URIRef) -> str | None:
     return None
 
 
+def format_time(python: datetime, language: str) -> str:
+    if language == "fr":
+        return f"{python.hour} h {python.minute:02d}"
+    return f"{python.hour % 12 or 12}:{python.minute:02d} {'am' if python.hour < 12 else 'pm'}"
+
+
+def format_end(start: Node | None, end: Node | None, language: str) -> str:
+    """The end, without repeating the day when the event ends on the day it starts."""
+    if end is None:
+        return ""
+    first = start.toPython() if isinstance(start, Literal) else None
+    last = end.toPython() if isinstance(end, Literal) else None
+    if isinstance(first, datetime) and isinstance(last, datetime) and first.date() == last.date():
+        return format_time(last, language)
+    return format_when(end, language)
+
+
 def format_when(value: Node | None, language: str) -> str:
     if value is None:
         return ""
     python = value.toPython() if isinstance(value, Literal) else value
     if isinstance(python, datetime):
         day = f"{DAYS[language][python.weekday()]} {python.day} {MONTHS[language][python.month - 1]} {python.year}"
-        if language == "fr":
-            return f"{day}, {python.hour} h {python.minute:02d}"
-        hour = python.hour % 12 or 12
-        suffix = "am" if python.hour < 12 else "pm"
-        return f"{day}, {hour}:{python.minute:02d} {suffix}"
+        return f"{day}, {format_time(python, language)}"
     if isinstance(python, date):
         return f"{DAYS[language][python.weekday()]} {python.day} {MONTHS[language][python.month - 1]} {python.year}"
     return str(value)
@@ -145,17 +158,32 @@ def _agents(graph: Graph, node: Node, prop: URIRef, language: str) -> list[dict]
     return agents
 
 
+CURRENCY_SIGNS = {"EUR": "€", "CAD": "$ CA", "USD": "$ US", "GBP": "£", "CHF": "CHF"}
+
+
+def format_price(value: Node | None, language: str) -> str:
+    """`18,00` in French, `18.00` in English; the value as written when it is not a number."""
+    if value is None:
+        return ""
+    try:
+        amount = f"{float(str(value)):.2f}"
+    except ValueError:
+        return str(value)
+    return amount.replace(".", ",") if language == "fr" else amount
+
+
 def _offers(graph: Graph, node: Node, language: str) -> list[OfferView]:
     offers = []
     for offer in sorted(graph.objects(node, SCHEMA.offers), key=str):
         price = graph.value(offer, SCHEMA.price) or graph.value(offer, SCHEMA.lowPrice)
         high = graph.value(offer, SCHEMA.highPrice)
-        shown = str(price) if price is not None else ""
+        shown = format_price(price, language)
         if high is not None:
-            shown = f"{shown}–{high}"
+            shown = f"{shown}–{format_price(high, language)}"
         offers.append(OfferView(
             price=shown,
-            currency=str(graph.value(offer, SCHEMA.priceCurrency) or ""),
+            currency=CURRENCY_SIGNS.get(str(graph.value(offer, SCHEMA.priceCurrency) or ""),
+                                        str(graph.value(offer, SCHEMA.priceCurrency) or "")),
             url=link(graph, offer, SCHEMA.url),
             name=text(graph, offer, SCHEMA.name, language),
             free=price is not None and high is None and _is_zero(price),
@@ -180,7 +208,7 @@ def event_view(graph: Graph, event: URIRef, language: str) -> EventView:
         name=text(graph, event, SCHEMA.name, language),
         description=text(graph, event, SCHEMA.description, language),
         start=format_when(start, language),
-        end=format_when(end, language),
+        end=format_end(start, end, language),
         start_iso=str(start) if start is not None else "",
         status=STATUS_WORDS.get(graph.value(event, SCHEMA.eventStatus)),
         image=link(graph, event, SCHEMA.image),

@@ -79,10 +79,18 @@ def from_ox(term) -> Node:
         if term.language:
             return Literal(term.value, lang=term.language)
         datatype = term.datatype.value
-        if datatype == "http://www.w3.org/2001/XMLSchema#string":
+        if datatype == _XSD_STRING:
             return Literal(term.value)
+        if datatype == _XSD_DECIMAL and "." not in term.value and "e" not in term.value.lower():
+            # Oxigraph writes 18.00 as "18"; Turtle can only abbreviate "18.0", so every format
+            # would not carry the same literal. Keep the XSD 1.0 canonical form, with a point.
+            return Literal(term.value + ".0", datatype=URIRef(datatype))
         return Literal(term.value, datatype=URIRef(datatype))
     raise TypeError(f"cannot convert {term!r}")
+
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
 
 
 def _graph_to_ntriples(graph: Graph) -> str:
