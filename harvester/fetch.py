@@ -19,7 +19,11 @@ USER_AGENT = "Affiche/0.1 (+https://affiche.example/bot; cultural events linked 
 
 
 class FetchError(Exception):
-    """The feed could not be read; the message says where and why."""
+    """The feed could not be read; the message says where and why (and the HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,11 @@ class FetchPolicy:
     timeout_s: float = 30.0
     max_redirects: int = 5
     allow_hosts: frozenset[str] = field(default_factory=frozenset)
+    crawl_delay_s: float = 1.0  # between two requests to one host while crawling a site
+    crawl_max_pages: int = 500  # pages fetched per crawled site
+    max_triples: int = 2_000_000  # what one feed may bring once parsed (checked by the pipeline)
+    max_events: int = 50_000
+    recurrence_days: int = 548  # how far ahead recurring events are expanded (iCalendar RRULE…)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Fetched:
     content_type: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    not_modified: bool = False  # a conditional GET answered 304: `content` is empty
 
     @property
     def media_type(self) -> str | None:
@@ -45,11 +55,16 @@ class Fetched:
         return self.content_type.split(";")[0].strip().lower()
 
 
-def fetch(location: str | Path, policy: FetchPolicy = FetchPolicy()) -> Fetched:
-    """Read a URL or a local path and return its bytes."""
+def fetch(location: str | Path, policy: FetchPolicy = FetchPolicy(),
+          validators: dict[str, str] | None = None) -> Fetched:
+    """Read a URL or a local path and return its bytes.
+
+    `validators` (`If-None-Match`, `If-Modified-Since`) make the request conditional: an unchanged
+    feed answers 304 and comes back as `Fetched(not_modified=True)` without content.
+    """
     text = str(location)
     if text.startswith(("http://", "https://")):
-        return fetch_url(text, policy)
+        return fetch_url(text, policy, validators)
     return read_file(Path(text), policy)
 
 
@@ -82,9 +97,7 @@ def check_address(url: str, policy: FetchPolicy) -> None:
     except socket.gaierror as exc:
         raise FetchError(f"{url}: cannot resolve host {host!r}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
+        address = _embedded_ipv4(ipaddress.ip_address(info[4][0].split("%")[0]))
         if not address.is_global or address.is_multicast:
             raise FetchError(
                 f"{url}: host {host!r} resolves to {address}, a non-public address; "
@@ -92,18 +105,41 @@ def check_address(url: str, policy: FetchPolicy) -> None:
             )
 
 
-def fetch_url(url: str, policy: FetchPolicy) -> Fetched:
-    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 address an IPv6 one reaches (mapped, NAT64, 6to4, Teredo), else the address."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    return address
+
+
+def fetch_url(url: str, policy: FetchPolicy, validators: dict[str, str] | None = None) -> Fetched:
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*", **(validators or {})}
     with httpx.Client(timeout=policy.timeout_s, follow_redirects=False, headers=headers) as client:
         for _ in range(policy.max_redirects + 1):
             check_address(url, policy)
             try:
                 with client.stream("GET", url) as response:
-                    if response.is_redirect:
+                    if response.has_redirect_location:  # not 304, nor a 3xx without Location
                         url = urljoin(url, response.headers["location"])
                         continue
+                    if response.status_code == 304 and validators:
+                        return Fetched(content=b"", location=str(response.url), not_modified=True,
+                                       etag=response.headers.get("etag"),
+                                       last_modified=response.headers.get("last-modified"))
                     if response.status_code != 200:
-                        raise FetchError(f"{url}: the server answered HTTP {response.status_code}")
+                        raise FetchError(f"{url}: the server answered HTTP {response.status_code}",
+                                         status=response.status_code)
                     content = _read_capped(response, url, policy.max_bytes)
                     return Fetched(
                         content=content,

@@ -55,3 +55,42 @@ def parse_iri(base_url: str, value: str) -> tuple[str, str] | None:
     if kind in KINDS and key and "/" not in key and "#" not in key:
         return kind, key
     return None
+
+
+# External identifiers that name the same venue or organisation across sources, strongest first.
+_EXTERNAL_PATTERNS = (
+    ("wikidata", re.compile(r"wikidata\.org/(?:wiki|entity)/(Q\d+)\b", re.I)),
+    ("artsdata", re.compile(r"artsdata\.ca/resource/(K\d+-\d+)\b", re.I)),
+    ("isni", re.compile(r"isni(?:\.org)?/(?:isni/)?([0-9 ]{15,19}[0-9X])\b", re.I)),
+)
+_SCHEMES = ("wikidata", "artsdata", "isni", "siret", "kbo")
+_SCHEME_ALIASES = {"siret": "siret", "kbo": "kbo", "bce": "kbo", "cbe": "kbo", "isni": "isni",
+                   "wikidata": "wikidata", "artsdata": "artsdata", "vat": "kbo", "vatid": "kbo"}
+
+
+def external_id(value: str, scheme: str | None = None) -> str | None:
+    """`wikidata:Q42`, `artsdata:K11-19`, `isni:0000000121032683`, `siret:…` (14 digits),
+    `kbo:…` (10 digits) — one spelling for each, whatever URL form or punctuation the feed used;
+    None when `value` is not one of these. `scheme` is a feed's own label (a propertyID)."""
+    text = value.strip()
+    for name, pattern in _EXTERNAL_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return f"{name}:{re.sub(r'[^0-9A-Z-]', '', match.group(1).upper())}"
+    label = _SCHEME_ALIASES.get(re.sub(r"[^a-z]", "", (scheme or "").lower()))
+    digits = re.sub(r"[\s.\-]", "", text.upper()).removeprefix("BE")
+    if label == "siret" and re.fullmatch(r"\d{14}", digits):
+        return f"siret:{digits}"
+    if label == "kbo" and re.fullmatch(r"[01]\d{9}", digits):
+        return f"kbo:{digits}"
+    if label in ("wikidata",) and re.fullmatch(r"Q\d+", digits):
+        return f"wikidata:{digits}"
+    if label == "isni" and re.fullmatch(r"\d{15}[\dX]", digits):
+        return f"isni:{digits}"
+    return None
+
+
+def strongest(ids: set[str]) -> str | None:
+    """The identifier two sources are most likely to share (Wikidata first, then Artsdata…)."""
+    ranked = sorted(ids, key=lambda i: (_SCHEMES.index(i.split(":", 1)[0]), i))
+    return ranked[0] if ranked else None

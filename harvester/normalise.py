@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+import pyoxigraph
 from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
@@ -75,25 +76,40 @@ class NormaliseContext:
         return URIRef(identity.iri(self.base_url, "source", self.source_id))
 
 
+@dataclass(frozen=True)
+class NormaliseWarning:
+    """Something kept as the feed wrote it that looks wrong (a report entry, never a silent fix)."""
+
+    event: URIRef
+    field: str
+    message: str
+
+
 @dataclass
 class Normalised:
     graph: Graph
     events: list[URIRef] = field(default_factory=list)
     origins: dict[URIRef, str] = field(default_factory=dict)
     renamed: dict[Node, URIRef] = field(default_factory=dict)  # node as parsed -> minted IRI
+    dropped: list[str] = field(default_factory=list)  # statements left out, and why
+    warnings: list[NormaliseWarning] = field(default_factory=list)  # kept as written, but doubtful
 
 
 def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = None) -> Normalised:
     """Return the canonical graph of a parsed feed; the input graph is left untouched."""
-    canonical = _rewrite_schema_https(graph)
+    dropped: list[str] = []
+    canonical = _rewrite_schema_https(graph, dropped)
     renamed = _mint_iris(canonical, context)
     out = Graph()
     for s, p, o in canonical:
-        out.add((renamed.get(s, s), p, _normalise_object(p, renamed.get(o, o), context)))
+        value = _well_formed_language(_normalise_object(p, renamed.get(o, o), context), context)
+        out.add((renamed.get(s, s), p, value))
     _keep_organiser_iris(out, renamed, context)
     events = sorted({renamed.get(n, n) for n in event_nodes(canonical)}, key=str)
     _add_disciplines(out, events)
     _add_provenance(out, events, context)
+    _normalise_offers(out)
+    warnings = _suspicious_offsets(out, events, context)
     event_origins = {}
     for node, where in (origins or {}).items():
         minted = renamed.get(_https_to_http(node), renamed.get(node, node))
@@ -101,7 +117,8 @@ def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = No
             event_origins[minted] = where
     for prefix, namespace in (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV)):
         out.bind(prefix, namespace, replace=True)
-    return Normalised(graph=out, events=events, origins=event_origins, renamed=renamed)
+    return Normalised(graph=out, events=events, origins=event_origins, renamed=renamed,
+                      dropped=dropped, warnings=warnings)
 
 
 def _https_to_http(term: Node) -> Node:
@@ -112,10 +129,39 @@ def _https_to_http(term: Node) -> Node:
     return term
 
 
-def _rewrite_schema_https(graph: Graph) -> Graph:
+def _is_valid_iri(term: Node) -> bool:
+    """An absolute IRI the store can hold (checked by the store's own RFC 3987 parser)."""
+    if not isinstance(term, URIRef):
+        return True
+    try:
+        pyoxigraph.NamedNode(str(term))
+    except ValueError:
+        return False
+    return True
+
+
+def _rewrite_schema_https(graph: Graph, dropped: list[str]) -> Graph:
+    """Rewrite https://schema.org/ to http. A node named by an unusable IRI (relative, with
+    spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out."""
     out = Graph()
+    unusable: dict[Node, BNode] = {}
+
+    def usable(term: Node) -> Node:
+        if isinstance(term, Literal) and term.datatype and not _is_valid_iri(term.datatype):
+            dropped.append(f"the datatype {str(term.datatype)[:120]!r} is not an IRI; kept as text")
+            return Literal(str(term))
+        if _is_valid_iri(term):
+            return _https_to_http(term)
+        if term not in unusable:
+            unusable[term] = BNode()
+            dropped.append(f"{str(term)[:120]!r} is not a valid absolute IRI; Affiche names it itself")
+        return unusable[term]
+
     for s, p, o in graph:
-        out.add((_https_to_http(s), _https_to_http(p), _https_to_http(o)))
+        if not _is_valid_iri(p) or (p == RDF.type and not _is_valid_iri(o)):
+            dropped.append(f"left out a statement with an invalid IRI: {str(p if not _is_valid_iri(p) else o)[:120]!r}")
+            continue
+        out.add((usable(s), _https_to_http(p), usable(o)))
     return out
 
 
@@ -146,10 +192,9 @@ def _organiser_id(graph: Graph, node: Node) -> str:
 def _entity_identity(graph: Graph, node: Node) -> tuple[str, str]:
     """(label, identity) for a place, organisation, person or work."""
     name = _first_text(graph, node, SCHEMA.name)
-    same_as = sorted(str(v) for v in graph.objects(node, SCHEMA.sameAs)
-                     if "wikidata.org" in str(v) or "isni" in str(v) or "artsdata.ca" in str(v))
-    if same_as:
-        return name or same_as[0], f"ext:{same_as[0]}"
+    shared = identity.strongest(_external_ids(graph, node))
+    if shared:  # the key must not depend on how each source spells the name
+        return shared, f"ext:{shared}"
     address = next(graph.objects(node, SCHEMA.address), None)
     locality = ""
     if address is not None:
@@ -158,6 +203,28 @@ def _entity_identity(graph: Graph, node: Node) -> tuple[str, str]:
     if name:
         return name, f"name:{_fold(name)}|{_fold(locality)}"
     return str(node), f"node:{node}"
+
+
+def _external_ids(graph: Graph, node: Node) -> set[str]:
+    """Wikidata, Artsdata, ISNI, SIRET, KBO identifiers of a node: its own IRI, its sameAs, its
+    identifier (text or PropertyValue with a propertyID), its vatID/taxID."""
+    found = set()
+    candidates: list[tuple[str, str | None]] = [(str(node), None)] if isinstance(node, URIRef) else []
+    candidates += [(str(v), None) for v in graph.objects(node, SCHEMA.sameAs)]
+    candidates += [(str(v), "vat") for v in graph.objects(node, SCHEMA.vatID)]
+    candidates += [(str(v), "siret") for v in graph.objects(node, SCHEMA.taxID)]
+    for value in graph.objects(node, SCHEMA.identifier):
+        if isinstance(value, Literal):
+            label, _, rest = str(value).partition(":")
+            candidates.append((rest, label) if rest else (str(value), None))
+        else:
+            scheme = _first_text(graph, value, SCHEMA.propertyID) or _first_text(graph, value, SCHEMA.name)
+            candidates += [(str(v), scheme) for v in graph.objects(value, SCHEMA.value)]
+            candidates += [(str(v), None) for v in graph.objects(value, SCHEMA.url)]
+    for text, scheme in candidates:
+        found.add(identity.external_id(text, scheme))
+    found.discard(None)
+    return found
 
 
 def _fold(text: str) -> str:
@@ -248,6 +315,23 @@ def _normalise_object(predicate: URIRef, value: Node, context: NormaliseContext)
     return value
 
 
+def _is_language_tag(tag: str) -> bool:
+    """A well-formed BCP 47 tag, as the store checks it."""
+    try:
+        pyoxigraph.Literal("", language=tag)
+    except ValueError:
+        return False
+    return True
+
+
+def _well_formed_language(value: Node, context: NormaliseContext) -> Node:
+    """A BCP 47 tag the store accepts; a malformed one (`A`, `fr_FR`) gives way to the source's."""
+    if isinstance(value, Literal) and value.language and not _is_language_tag(value.language):
+        fixed = value.language.replace("_", "-")
+        return Literal(str(value), lang=fixed if _is_language_tag(fixed) else context.language)
+    return value
+
+
 def _is_plain_string(value: Literal) -> bool:
     return value.datatype in (None, XSD.string) or value.language is not None
 
@@ -313,3 +397,72 @@ def _add_provenance(graph: Graph, events: list[URIRef], context: NormaliseContex
         if context.harvested_at is not None:
             graph.add((event, AFFICHE.harvestedAt,
                        Literal(context.harvested_at.isoformat(), datatype=XSD.dateTime)))
+
+
+# --- checks and offers ----------------------------------------------------------------------
+
+_CHECKED_TIMES = ("startDate", "endDate", "doorTime")
+
+
+def _suspicious_offsets(graph: Graph, events: list[URIRef], context: NormaliseContext) -> list[NormaliseWarning]:
+    """A time whose offset is not the one the source's zone has at that moment (`+00:00` for a
+    Paris venue in July) is most often a local time with a wrong offset: it is reported, and kept
+    as written, since Affiche cannot know which of the two the organiser meant."""
+    zone = ZoneInfo(context.timezone)
+    warnings = []
+    for event in events:
+        for name in _CHECKED_TIMES:
+            for value in graph.objects(event, SCHEMA[name]):
+                if not isinstance(value, Literal) or value.datatype != XSD.dateTime:
+                    continue
+                try:
+                    moment = datetime.fromisoformat(str(value))
+                except ValueError:
+                    continue
+                if moment.tzinfo is None:
+                    continue
+                expected = moment.astimezone(zone).utcoffset()
+                if moment.utcoffset() != expected:
+                    warnings.append(NormaliseWarning(event, name, (
+                        f"{name} {value} has the offset {_offset(moment.utcoffset())}, but "
+                        f"{context.timezone} is at {_offset(expected)} then; if {moment.strftime('%H:%M')} "
+                        "is the local time, the feed's offset is wrong (kept as written)")))
+    return warnings
+
+
+def _offset(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_CURRENCY_WORDS = {"€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "£": "GBP",
+                   "chf": "CHF", "cad": "CAD", "$ca": "CAD", "ca$": "CAD", "usd": "USD", "us$": "USD"}
+
+
+def _normalise_offers(graph: Graph) -> None:
+    """Prices the feed wrote as text: a range (`10-25 €`) becomes an AggregateOffer with lowPrice
+    and highPrice, a sign gives the ISO 4217 currency, `€`/`euros` as a currency becomes EUR."""
+    from .formats.csv import parse_price  # the one reader of prices as people write them
+
+    for offer in set(graph.subjects(RDF.type, SCHEMA.Offer)) | set(graph.subjects(RDF.type, SCHEMA.AggregateOffer)):
+        for currency in list(graph.objects(offer, SCHEMA.priceCurrency)):
+            code = _CURRENCY_WORDS.get(str(currency).strip().lower(), str(currency).strip().upper())
+            if re.fullmatch(r"[A-Z]{3}", code) and code != str(currency):
+                graph.set((offer, SCHEMA.priceCurrency, Literal(code)))
+        for price in list(graph.objects(offer, SCHEMA.price)):
+            if not isinstance(price, Literal) or price.datatype == XSD.decimal:
+                continue
+            read = parse_price(str(price))
+            if read is None:
+                continue  # left as written: validation says the price is not a number
+            graph.remove((offer, SCHEMA.price, price))
+            if read.high is None:
+                graph.add((offer, SCHEMA.price, Literal(str(read.low), datatype=XSD.decimal)))
+            else:
+                graph.remove((offer, RDF.type, SCHEMA.Offer))
+                graph.add((offer, RDF.type, SCHEMA.AggregateOffer))
+                graph.add((offer, SCHEMA.lowPrice, Literal(str(read.low), datatype=XSD.decimal)))
+                graph.add((offer, SCHEMA.highPrice, Literal(str(read.high), datatype=XSD.decimal)))
+            if read.currency and graph.value(offer, SCHEMA.priceCurrency) is None:
+                graph.add((offer, SCHEMA.priceCurrency, Literal(read.currency)))

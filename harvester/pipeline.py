@@ -17,12 +17,17 @@ from rdflib.namespace import DCAT, DCTERMS, RDF
 
 from ontology import AFFICHE, SCHEMA, XSD
 from shapes import Problem, validate
+from shapes.score import event_score, source_score
 from sparql.queries import load_query
 from sparql.store import Store
 
 from . import identity
+from .changes import ChangeLog
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
-from .formats import ParseContext, ParseError, ParseProblem, detect_format, get_format
+from .formats import (
+    ParseContext, ParseError, ParseProblem, detect_format, enforce_caps, get_format,
+)
+from .incremental import FeedHistory, fingerprint
 from .normalise import NormaliseContext, normalise
 from .sources import Source
 
@@ -34,6 +39,10 @@ class EventOutcome:
     status: str  # "published" | "quarantined"
     origin: str
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def score(self) -> int:
+        return event_score(p.severity for p in self.problems)
 
 
 @dataclass
@@ -48,6 +57,8 @@ class Report:
     events: list[EventOutcome] = field(default_factory=list)
     feed_problems: list[ParseProblem] = field(default_factory=list)
     error: str | None = None  # the feed could not be read at all: nothing changed
+    unchanged: bool = False  # same bytes as the last harvest (304 or same hash): nothing written
+    archive: str | None = None  # the archived copy of the bytes this report is about
 
     @property
     def summary(self) -> dict[str, int]:
@@ -58,6 +69,11 @@ class Report:
             "warnings": sum(p.severity == "warning" for e in self.events for p in e.problems),
         }
 
+    @property
+    def score(self) -> float | None:
+        """The mean of the events' quality scores (weights in shapes/score.py and the README)."""
+        return source_score(e.score for e in self.events)
+
     def to_json(self, language: str = "en") -> dict:
         return {
             "source": self.source_id,
@@ -66,7 +82,10 @@ class Report:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            "unchanged": self.unchanged,
+            "archive": self.archive,
             "summary": self.summary,
+            "score": self.score,
             "feed_problems": [asdict(p) for p in self.feed_problems],
             "events": [
                 {
@@ -74,9 +93,10 @@ class Report:
                     "name": event.name,
                     "status": event.status,
                     "origin": event.origin,
+                    "score": event.score,
                     "problems": [
                         {"severity": p.severity, "field": p.field, "message": p.message(language),
-                         "messages": p.messages, "value": p.value}
+                         "messages": p.messages, "value": p.value, "shape": p.shape}
                         for p in event.problems
                     ],
                 }
@@ -97,7 +117,7 @@ def _now() -> datetime:
 
 
 def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: str | None = None,
-                now: datetime | None = None) -> Checked:
+                now: datetime | None = None, policy: FetchPolicy | None = None) -> Checked:
     """Parse, normalise and validate one feed's bytes. Raises ParseError when unreadable."""
     now = now or _now()
     feed_format = get_format(format_name) if format_name else detect_format(fetched)
@@ -110,8 +130,10 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
     parse_context = ParseContext(
         source_id=source.id, language=source.language, timezone=source.timezone,
         base_url=fetched.location if "://" in fetched.location else None, now=now,
+        fetch_policy=policy, recurrence_days=(policy or FetchPolicy()).recurrence_days,
     )
     parsed = feed_format.parse(fetched.content, parse_context)
+    enforce_caps(parsed, fetched.location, policy)
     report.feed_problems = parsed.problems
     normalised = normalise(
         parsed.graph,
@@ -119,6 +141,10 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
                          timezone=source.timezone, harvested_at=now),
         parsed.origins,
     )
+    report.feed_problems += [ParseProblem(where="normalisation", message=m) for m in normalised.dropped]
+    report.feed_problems += [ParseProblem(where=normalised.origins.get(w.event, str(w.event)),
+                                          field=w.field, message=w.message)
+                             for w in normalised.warnings]
     reports = validate(normalised.graph, normalised.events)
     published_events, quarantined = [], {}
     all_events = frozenset(normalised.events)
@@ -144,7 +170,7 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
 def check(location: str | Path, source: Source, base_url: str, format_name: str | None = None,
           policy: FetchPolicy = FetchPolicy()) -> Checked:
     """Fetch then check; raises FetchError or ParseError when the input cannot be read."""
-    return check_bytes(fetch(location, policy), source, base_url, format_name)
+    return check_bytes(fetch(location, policy), source, base_url, format_name, policy=policy)
 
 
 def describe(graph: Graph, roots: list[URIRef], depth: int = 4, stop: frozenset = frozenset()) -> Graph:
@@ -196,17 +222,36 @@ def source_description(source: Source, base_url: str, harvested_at: str) -> Grap
 
 
 def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | None = None,
-            policy: FetchPolicy = FetchPolicy()) -> Report:
-    """Harvest one source into its named graph; on any read error, the published data stays."""
+            policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
+            history: FeedHistory | None = None) -> Report:
+    """Harvest one source into its named graph; on any read error, the published data stays.
+
+    With a change log, every event created, updated or removed by this harvest becomes a member.
+    With a feed history (harvester/incremental.py), an unchanged feed is neither parsed nor
+    written, and the bytes received are archived.
+    """
     started = _now()
+    incoming, archived = None, None
     try:
-        checked = check(source.location, source, base_url, source.format, policy)
+        if history is None:
+            checked = check(source.location, source, base_url, source.format, policy)
+        else:
+            published = _published_event_count(store, identity.graph_iri(base_url, source.id)) > 0
+            incoming = history.fetch(source.location, policy, source.format, conditional=published,
+                                     fingerprint=fingerprint(source, base_url, policy))
+            if incoming.unchanged:
+                return Report(source_id=source.id, location=source.location, format=source.format,
+                              started_at=started.isoformat(), finished_at=_now().isoformat(),
+                              unchanged=True, archive=history.state().archived)
+            archived = history.archive(incoming, source.format)
+            checked = check_bytes(incoming.fetched, source, base_url, source.format, policy=policy)
     except (FetchError, ParseError) as exc:
         report = Report(source_id=source.id, location=source.location, format=source.format,
                         started_at=started.isoformat(), finished_at=_now().isoformat(),
-                        error=f"{exc} — the previously published data is kept")
+                        error=f"{exc} — the previously published data is kept", archive=archived)
     else:
         report = checked.report
+        report.archive = archived
         graph_iri = identity.graph_iri(base_url, source.id)
         if not report.events and _published_event_count(store, graph_iri):
             report.error = ("the feed now holds no event at all; the previously published events "
@@ -214,9 +259,20 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
         else:
             graph = checked.published + source_description(source, base_url, report.started_at)
             store.replace_graph(graph_iri, graph)
+            if changes is not None:
+                changes.record(source.id, event_descriptions(checked.published, report))
+            if incoming is not None:
+                history.remember(incoming, archived, started)
     if reports_dir is not None:
         save_report(report, reports_dir, checked.quarantined if report.error is None else {})
     return report
+
+
+def event_descriptions(published: Graph, report: Report) -> dict[str, Graph]:
+    """Each published event's own description (what the change log compares and keeps)."""
+    events = [URIRef(e.iri) for e in report.events if e.status == "published"]
+    stop = frozenset(events)
+    return {str(event): describe(published, [event], stop=stop) for event in events}
 
 
 def _published_event_count(store: Store, graph_iri: str) -> int:
@@ -233,6 +289,32 @@ def save_report(report: Report, reports_dir: Path, quarantined: dict[str, Graph]
     temporary = target.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     temporary.replace(target)
+    if not report.unchanged:
+        append_history(report, reports_dir)
+
+
+def append_history(report: Report, reports_dir: Path) -> None:
+    """One JSON line per harvest in `reports/history/{source}.jsonl`: the score over time."""
+    history_dir = reports_dir / "history"
+    history_dir.mkdir(parents=True, exist_ok=True)
+    line = {"started_at": report.started_at, "score": report.score, "error": report.error,
+            **report.summary}
+    with (history_dir / f"{report.source_id}.jsonl").open("a", encoding="utf-8") as out:
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def load_history(reports_dir: Path, source_id: str, limit: int = 50) -> list[dict]:
+    """The source's last `limit` harvests, oldest first; a damaged line is skipped."""
+    path = reports_dir / "history" / f"{source_id}.jsonl"
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
 
 
 def load_report(reports_dir: Path, source_id: str) -> dict | None:

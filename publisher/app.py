@@ -6,14 +6,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from site_templates import static_dir
 from sparql.guard import SparqlLimits
 from sparql.router import sparql_router
 from sparql.store import Store, open_store
+from sparql.workers import start_public_runner
 
 from .errors import install_handlers
-from .routes import dumps, pages, sitemap, sources
+from .http_cache import ConditionalMiddleware, HeadMiddleware
+from .routes import calendar, check, dumps, feed, pages, sitemap, sources, vocabulary, void
 from .settings import Settings
 from .templating import make_templates
 
@@ -25,8 +28,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         owned = app.state.store is None
         if owned:
-            app.state.store = open_store(settings.store, settings.data_dir)
+            app.state.store = open_store(settings.store, settings.data_dir,
+                                         **settings.store_options())
+        # /sparql queries run where they can be stopped at their deadline (sparql.workers).
+        app.state.sparql_runner = start_public_runner(
+            app.state.store, settings.data_dir / "sparql-snapshots",
+            processes=settings.sparql_max_concurrent, timeout_s=settings.sparql_timeout_s)
         yield
+        app.state.sparql_runner.close()
+        app.state.sparql_runner = None
         if owned:
             app.state.store.close()
             app.state.store = None
@@ -35,19 +45,33 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                   description="Cultural event listings as linked open data.")
     app.state.settings = settings
     app.state.store = store
+    app.state.sparql_runner = None
     app.state.templates = make_templates()
     install_handlers(app)
     app.include_router(pages.router)
     app.include_router(sources.router)
+    app.include_router(check.router)
     app.include_router(dumps.router)
+    app.include_router(feed.router)
     app.include_router(sitemap.router)
+    app.include_router(calendar.router)
+    app.include_router(void.router)
+    app.include_router(vocabulary.router)
     app.include_router(sparql_router(
-        get_store=lambda: app.state.store,
+        # Without the lifespan (in-process test clients) queries go to the store directly.
+        get_store=lambda: app.state.sparql_runner or app.state.store,
         limits=SparqlLimits(max_query_length=settings.sparql_max_query_length,
-                            max_rows=settings.sparql_max_rows),
+                            max_rows=settings.sparql_max_rows,
+                            timeout_s=settings.sparql_timeout_s,
+                            max_concurrent=settings.sparql_max_concurrent,
+                            rate_per_minute=settings.sparql_rate_per_minute),
         endpoint_url=lambda request: f"{settings.base_url}/sparql",
         html_page=pages.sparql_page,
     ))
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    # Outermost last: HEAD is a GET without its body, gzip, then ETag/304 on the plain answer.
+    app.add_middleware(ConditionalMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    app.add_middleware(HeadMiddleware)
     return app
 

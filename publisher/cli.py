@@ -12,14 +12,16 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from harvester.changes import ChangeLog
 from harvester.fetch import FetchError, FetchPolicy
 from harvester.formats import ParseError, formats
+from harvester.incremental import FeedHistory
 from harvester.pipeline import Checked, Report, check, harvest
 from harvester.sources import Source, SourceConfigError, load_sources
-from shapes import LANGUAGES
+from shapes import LANGUAGES, SEVERITY_ORDER
 from sparql.store import StoreError, open_store
 
-from .dumps import write_dumps
+from .dumps import NQUADS, write_dumps
 from .settings import Settings, load_settings
 
 RDF_OUTPUTS = {"ttl": "turtle", "nt": "nt", "jsonld": "json-ld", "nq": "nquads"}
@@ -31,7 +33,10 @@ def demo_config() -> Path:
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
     return FetchPolicy(max_bytes=settings.fetch_max_bytes, timeout_s=settings.fetch_timeout_s,
-                       allow_hosts=frozenset(settings.fetch_allow_hosts))
+                       allow_hosts=frozenset(settings.fetch_allow_hosts),
+                       crawl_delay_s=settings.crawl_delay_s, crawl_max_pages=settings.crawl_max_pages,
+                       max_triples=settings.harvest_max_triples, max_events=settings.harvest_max_events,
+                       recurrence_days=settings.harvest_recurrence_days)
 
 
 # --- harvest --------------------------------------------------------------------------------
@@ -50,25 +55,34 @@ def print_summary(reports: list[Report], stream=sys.stdout) -> None:
     stream.write(f"{'source':<24} {'found':>6} {'published':>10} {'quarantined':>12}  status\n")
     for report in reports:
         s = report.summary
-        status = f"ERROR: {report.error}" if report.error else "ok"
+        status = f"ERROR: {report.error}" if report.error else "unchanged" if report.unchanged else "ok"
         stream.write(f"{report.source_id:<24} {s['found']:>6} {s['published']:>10} "
                      f"{s['quarantined']:>12}  {status}\n")
 
 
+def change_log(settings: Settings) -> ChangeLog:
+    """The log behind /feed: every event created, updated or removed by a harvest."""
+    return ChangeLog(settings.data_dir, page_size=settings.feed_page_size)
+
+
 def harvest_sources(settings: Settings, sources: list[Source], show_progress: bool = True) -> list[Report]:
-    """Harvest into the configured store, then refresh the dumps."""
-    store = open_store(settings.store, settings.data_dir)
+    """Harvest into the configured store, then refresh the dumps if anything changed."""
+    store = open_store(settings.store, settings.data_dir, **settings.store_options())
+    changes = change_log(settings)
     try:
+        before = changes.position()
         reports = []
         for index, source in enumerate(sources):
             if show_progress:
                 progress(index, len(sources), source.id)
+            history = FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
             reports.append(harvest(source, store, settings.base_url, settings.reports_dir,
-                                   fetch_policy(settings)))
+                                   fetch_policy(settings), changes=changes, history=history))
         if show_progress:
             progress(len(sources), len(sources), "done")
         store.flush()
-        write_dumps(store, settings.dumps_dir)
+        if changes.position() != before or not (settings.dumps_dir / NQUADS).exists():
+            write_dumps(store, settings.dumps_dir, changes=changes, snapshots=settings.dump_snapshots)
         return reports
     finally:
         store.close()
@@ -111,13 +125,15 @@ def _check(args, settings: Settings) -> Checked:
 def print_report(report: Report, language: str, stream=sys.stdout) -> None:
     s = report.summary
     stream.write(f"{report.location} ({report.format}): {s['found']} events, {s['published']} "
-                 f"publishable, {s['quarantined']} quarantined, {s['warnings']} warnings\n")
+                 f"publishable, {s['quarantined']} quarantined, {s['warnings']} warnings")
+    stream.write(f", score {report.score}/100\n" if report.score is not None else "\n")
     for problem in report.feed_problems:
         field = f" [{problem.field}]" if problem.field else ""
         stream.write(f"  ! {problem.where}{field}: {problem.message}\n")
     for event in report.events:
         mark = "OK " if event.status == "published" else "BAD"
-        stream.write(f"\n{mark} {event.name or '(no name)'} — {event.origin}\n    {event.iri}\n")
+        stream.write(f"\n{mark} {event.name or '(no name)'} — {event.origin} — {event.score}/100\n"
+                     f"    {event.iri}\n")
         for problem in sorted(event.problems, key=lambda p: ("violation", "warning", "info").index(p.severity)):
             stream.write(f"    {problem.severity.upper():<9} {problem.field}: {problem.message(language)}\n")
 
@@ -129,7 +145,13 @@ def cmd_check(args, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         print_report(checked.report, args.language)
-    return 1 if checked.report.summary["quarantined"] else 0
+    return 1 if fails(checked.report, args.fail_on) else 0
+
+
+def fails(report: Report, fail_on: str) -> bool:
+    """True when some event has a problem at least as grave as `fail_on` (for organisers' CI)."""
+    graver = SEVERITY_ORDER[: SEVERITY_ORDER.index(fail_on) + 1]
+    return any(p.severity in graver for event in report.events for p in event.problems)
 
 
 def cmd_convert(args, settings: Settings) -> int:
@@ -179,9 +201,10 @@ def cmd_demo(args, settings: Settings) -> int:
 
 def cmd_dump(args, settings: Settings) -> int:
     out = Path(args.out) if args.out else settings.dumps_dir
-    store = open_store(settings.store, settings.data_dir)
+    store = open_store(settings.store, settings.data_dir, **settings.store_options())
     try:
-        for dump in write_dumps(store, out):
+        for dump in write_dumps(store, out, changes=change_log(settings),
+                                snapshots=settings.dump_snapshots):
             print(f"{out / dump.name}  {dump.size} bytes  sha256 {dump.sha256}")
     finally:
         store.close()
@@ -226,6 +249,9 @@ def parser() -> argparse.ArgumentParser:
                          help="IANA zone for times without offset (default Europe/Paris)")
         if name == "check":
             sub.add_argument("--json", action="store_true", help="print the report as JSON")
+            sub.add_argument("--fail-on", choices=SEVERITY_ORDER[:2], default="violation",
+                             help="exit 1 when an event has a problem this grave or graver "
+                                  "(default violation; warning for a strict CI)")
         else:
             sub.add_argument("--to", choices=sorted(RDF_OUTPUTS), default="ttl",
                              help="output syntax (default ttl)")

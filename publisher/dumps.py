@@ -1,21 +1,48 @@
 """Bulk dumps, streamed from the store into files that always sit at the same URL.
 
-Each dump is written to a temporary file in the dumps directory and renamed over the old one, so a
-dump being regenerated is never served half-written and a crash leaves the previous dump in place.
+`affiche.nq.gz` (one named graph per source, so provenance survives), `affiche.nt.gz`,
+`affiche.ttl.gz`, `affiche.jsonld.gz`, one `source-{id}.nq.gz` per source, and one dated snapshot
+`affiche-YYYY-MM-DD.nq.gz` per day (the newest few kept). Nothing is built in memory: each file is
+streamed from the store into a temporary file in the dumps directory; only when every file is
+complete are they renamed over the old ones (a rename is atomic), so a dump being regenerated is
+never served half-written and a crash leaves the previous dumps in place. The metadata (sizes,
+triple counts, SHA-256, licences, the change-feed position the dump includes) is written last, to
+`.index.json`, and is what `/dumps/` lists.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import IO, Callable
 
-from sparql.store import EmbeddedStore
+import pyoxigraph as ox
+
+from harvester.changes import ChangeLog
+from sparql.queries import load_query
+from sparql.store import Store
 
 NQUADS = "affiche.nq.gz"
+NTRIPLES = "affiche.nt.gz"
+TURTLE = "affiche.ttl.gz"
+JSONLD = "affiche.jsonld.gz"
+INDEX = ".index.json"
+
+MEDIA_TYPES = {
+    ".nq.gz": "application/n-quads",
+    ".nt.gz": "application/n-triples",
+    ".ttl.gz": "text/turtle",
+    ".jsonld.gz": "application/ld+json",
+}
+SNAPSHOT = re.compile(r"^affiche-(\d{4}-\d{2}-\d{2})\.nq\.gz$")
+_SOURCE_FILE = re.compile(r"^source-([a-z0-9-]+)\.nq\.gz$")
 
 
 @dataclass(frozen=True)
@@ -25,30 +52,203 @@ class DumpFile:
     modified: str
     sha256: str
     media_type: str
+    triples: int | None = None
+    licenses: list[str] = field(default_factory=list)
+    source: str | None = None  # the source id, for a one-source file
+    snapshot: bool = False  # a dated copy that will never change
 
 
-MEDIA_TYPES = {".nq.gz": "application/n-quads", ".nt.gz": "application/n-triples"}
+@dataclass(frozen=True)
+class _Planned:
+    """One file to write: its name, how to stream it, and what its metadata will say."""
+
+    name: str
+    write: Callable[[IO[bytes]], None]
+    triples: int
+    licenses: list[str]
+    source: str | None = None
 
 
-def write_dumps(store: EmbeddedStore, dumps_dir: Path) -> list[DumpFile]:
+@dataclass(frozen=True)
+class SourceGraph:
+    id: str
+    graph: str
+    title: str | None
+    license: str | None
+    triples: int
+
+
+def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = None,
+                snapshots: int = 7, today: date | None = None) -> list[DumpFile]:
     """(Re)write every dump; returns what is now published."""
     dumps_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_gzip(dumps_dir / NQUADS, store.dump_nquads)
+    # Read the feed's position before reading the store: every member up to it is then in the dump
+    # (a harvest loads its graph before it records its members), so replaying from it is exact.
+    position = changes.position() if changes is not None else None
+    sources = source_graphs(store)
+    total = sum(s.triples for s in sources)
+    licenses = sorted({s.license for s in sources if s.license})
+    plan = [
+        _Planned(NQUADS, store.dump_nquads, total, licenses),
+        _Planned(NTRIPLES, lambda out: _each_graph(store, sources, "nt", out), total, licenses),
+        _Planned(TURTLE, lambda out: _each_graph(store, sources, "turtle", out), total, licenses),
+        *(_Planned(f"source-{s.id}.nq.gz", _one_graph_as_nquads(store, s.graph), s.triples,
+                   [s.license] if s.license else [], s.id) for s in sources),
+        # JSON-LD is converted from the N-Quads just written, quad by quad, not from the store.
+        _Planned(JSONLD, lambda out: _nquads_to_jsonld(written[NQUADS], out), total, licenses),
+    ]
+    written: dict[str, Path] = {}
+    try:
+        for planned in plan:
+            written[planned.name] = _write_gzip(dumps_dir / planned.name, planned.write)
+        entries = {p.name: _entry(written[p.name], p) for p in plan}
+        for name, temporary in written.items():
+            temporary.replace(dumps_dir / name)
+        written.clear()
+    finally:
+        for temporary in written.values():
+            temporary.unlink(missing_ok=True)
+    _drop_stale_source_files(dumps_dir, {f"source-{s.id}.nq.gz" for s in sources})
+    entries.update(_snapshot(dumps_dir, entries[NQUADS], today or datetime.now(timezone.utc).date(),
+                             snapshots))
+    index = {
+        "generated": _now(),
+        "feed": {"seq": position.seq, "timestamp": position.timestamp} if position else None,
+        "sources": [asdict(s) for s in sources],
+        "files": entries,
+    }
+    _write_atomically(dumps_dir / INDEX, json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8"))
     return list_dumps(dumps_dir)
 
 
-def _atomic_gzip(target: Path, write) -> None:
+def source_graphs(store: Store) -> list[SourceGraph]:
+    """The named graphs of the store, with their size and their source's title and licence."""
+    rows = store.select(load_query("dump_graphs"))
+    found: dict[str, SourceGraph] = {}
+    for row in rows:
+        graph = str(row["graph"])
+        if graph in found and found[graph].license:
+            continue
+        found[graph] = SourceGraph(
+            id=graph.rstrip("/").rsplit("/", 1)[-1], graph=graph,
+            title=str(row["title"]) if "title" in row else None,
+            license=str(row["license"]) if "license" in row else None,
+            triples=int(row["triples"]),
+        )
+    return sorted(found.values(), key=lambda s: s.graph)
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _write_gzip(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Stream into a temporary file beside `target`; returns it, complete and on disk."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as raw:
             # mtime=0: the same data gives the same bytes, so the checksum only moves with the data
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as compressed:
+            # (level 6: nearly the size of level 9, at a fraction of its time)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                               compresslevel=6) as compressed:
                 write(compressed)
             raw.flush()
             os.fsync(raw.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _each_graph(store: Store, sources: list[SourceGraph], rdf_format: str, out: IO[bytes]) -> None:
+    # Concatenated N-Triples are N-Triples; concatenated Turtle documents are Turtle (a prefix may
+    # be declared again between statements). A place shared by two sources appears twice.
+    for source in sources:
+        store.dump_graph(out, source.graph, rdf_format)
+        out.write(b"\n")
+
+
+class _NamingWriter:
+    """Turns the N-Triples written into it into N-Quads of one graph, line by line."""
+
+    def __init__(self, out: IO[bytes], graph_iri: str) -> None:
+        self._out, self._suffix, self._pending = out, f" <{graph_iri}> .\n".encode(), b""
+
+    def write(self, data: bytes) -> int:
+        lines = (self._pending + bytes(data)).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._line(line)
+        return len(data)
+
+    def _line(self, line: bytes) -> None:
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            assert line.endswith(b"."), line
+            self._out.write(line[:-1].rstrip() + self._suffix)
+
+    def close(self) -> None:
+        self._line(self._pending)
+        self._pending = b""
+
+    def flush(self) -> None:
+        pass
+
+
+def _one_graph_as_nquads(store: Store, graph_iri: str) -> Callable[[IO[bytes]], None]:
+    def write(out: IO[bytes]) -> None:
+        writer = _NamingWriter(out, graph_iri)
+        store.dump_graph(writer, graph_iri, "nt")
+        writer.close()
+    return write
+
+
+def _nquads_to_jsonld(nquads_gz: Path, out: IO[bytes]) -> None:
+    with gzip.open(nquads_gz, "rb") as source:
+        ox.serialize(ox.parse(source, ox.RdfFormat.N_QUADS), out, ox.RdfFormat.JSON_LD)
+
+
+def _entry(path: Path, planned: _Planned) -> dict:
+    return {"size": path.stat().st_size, "sha256": _sha256(path), "triples": planned.triples,
+            "licenses": planned.licenses, "source": planned.source}
+
+
+def _drop_stale_source_files(dumps_dir: Path, current: set[str]) -> None:
+    """A source that is gone takes its file with it (its data has left the store too)."""
+    for path in dumps_dir.iterdir():
+        if _SOURCE_FILE.match(path.name) and path.name not in current:
+            path.unlink(missing_ok=True)
+
+
+def _snapshot(dumps_dir: Path, latest: dict, today: date, keep: int) -> dict[str, dict]:
+    """Today's dated copy of the N-Quads dump (a hard link), and the retention of older ones."""
+    entries: dict[str, dict] = {}
+    previous = _read_index(dumps_dir).get("files", {})
+    if keep > 0:
+        name = f"affiche-{today.isoformat()}.nq.gz"
+        temporary = dumps_dir / f".{name}.{os.getpid()}.tmp"
+        temporary.unlink(missing_ok=True)
+        try:
+            os.link(dumps_dir / NQUADS, temporary)
+        except OSError:
+            shutil.copyfile(dumps_dir / NQUADS, temporary)
+        temporary.replace(dumps_dir / name)
+        entries[name] = latest
+    dated = sorted((p for p in dumps_dir.iterdir() if SNAPSHOT.match(p.name)), reverse=True)
+    for path in dated[keep:]:
+        path.unlink(missing_ok=True)
+    for path in dated[:keep]:
+        if path.name not in entries and path.name in previous:
+            entries[path.name] = previous[path.name]
+    return entries
 
 
 def _sha256(path: Path) -> str:
@@ -59,20 +259,50 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read_index(dumps_dir: Path) -> dict:
+    try:
+        return json.loads((dumps_dir / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def dump_metadata(dumps_dir: Path) -> dict:
+    """What the last `write_dumps` recorded: when, the feed position, the sources and licences."""
+    index = _read_index(dumps_dir)
+    return {"generated": index.get("generated"), "feed": index.get("feed"),
+            "sources": index.get("sources", [])}
+
+
 def list_dumps(dumps_dir: Path) -> list[DumpFile]:
+    """The published files, with what the index says of them (hashed here when it says nothing)."""
     if not dumps_dir.is_dir():
         return []
+    known = _read_index(dumps_dir).get("files", {})
     files = []
     for path in sorted(dumps_dir.iterdir()):
         suffix = next((s for s in MEDIA_TYPES if path.name.endswith(s)), None)
         if suffix is None or path.name.startswith("."):
             continue
         stat = path.stat()
+        entry = known.get(path.name)
+        if entry is None or entry.get("size") != stat.st_size:
+            entry = {"sha256": _sha256(path)}
         files.append(DumpFile(
             name=path.name,
             size=stat.st_size,
             modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc).replace(microsecond=0).isoformat(),
-            sha256=_sha256(path),
+            sha256=entry["sha256"],
             media_type=MEDIA_TYPES[suffix],
+            triples=entry.get("triples"),
+            licenses=list(entry.get("licenses") or []),
+            source=entry.get("source"),
+            snapshot=bool(SNAPSHOT.match(path.name)),
         ))
     return files

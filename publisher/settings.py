@@ -34,19 +34,61 @@ class Settings(BaseSettings):
     )
     store: str = Field(
         "embedded",
-        description="Where the data lives: `embedded` (pyoxigraph under the data directory) or "
-        "`memory` (nothing kept; for tests and trials).",
+        description="Where the data lives: `embedded` (pyoxigraph under the data directory), "
+        "`memory` (nothing kept; for tests and trials), or the http(s) URL of a SPARQL 1.1 "
+        "server (endpoints laid out as Oxigraph server's unless the store_*_url settings say).",
+    )
+    store_query_url: str | None = Field(
+        None, description="A remote store's SPARQL query endpoint (default: `{store}/query`)."
+    )
+    store_update_url: str | None = Field(
+        None, description="A remote store's SPARQL update endpoint (default: `{store}/update`)."
+    )
+    store_gsp_url: str | None = Field(
+        None, description="A remote store's Graph Store Protocol endpoint (default: "
+        "`{store}/store`); `none` writes graphs with SPARQL Update instead.",
+    )
+    store_token: str | None = Field(
+        None, description="A token a remote store wants with writes, sent as `Authorization: "
+        "Bearer` (QLever's access token); basic credentials go in the URLs instead.",
+    )
+    store_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds allowed for one request to a remote store by harvests "
+        "and pages (public /sparql queries have sparql_timeout_s).",
     )
     site_name: str = Field("Affiche", description="The name shown in page headers and titles.")
     default_language: str = Field(
         "fr", description="Page language when the visitor's Accept-Language matches none (fr/en)."
     )
     page_size: int = Field(20, description="Events per page in agenda listings.", ge=1, le=200)
+    page_max_age: int = Field(
+        300, ge=0, description="Seconds browsers may keep a page (Cache-Control max-age); shared "
+        "caches (CDNs) keep it four times longer and may serve it stale while revalidating.",
+    )
+    calendar_max_events: int = Field(
+        1000, ge=1, description="Most events one /calendar.ics answer holds (the first by date)."
+    )
+    sitemap_max_urls: int = Field(
+        50_000, ge=1, description="URLs per sitemap file; beyond it /sitemap.xml is a sitemap "
+        "index of /sitemap-N.xml files (50,000 is the protocol's limit).",
+    )
     sparql_max_query_length: int = Field(
         20_000, description="Longest SPARQL query accepted by /sparql, in characters."
     )
     sparql_max_rows: int = Field(
         10_000, description="Most result rows /sparql returns; a truncated answer says so in a header."
+    )
+    sparql_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds a /sparql query may run; it is then stopped (its worker "
+        "process killed) and answered 504.",
+    )
+    sparql_max_concurrent: int = Field(
+        4, ge=1, description="Most /sparql queries running at once (worker processes for the "
+        "embedded store); the next one is answered 503 with Retry-After.",
+    )
+    sparql_rate_per_minute: int = Field(
+        120, ge=0, description="/sparql queries one client (IP address) may send a minute, in "
+        "bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
     )
     fetch_max_bytes: int = Field(
         20 * 1024 * 1024, description="Largest feed Affiche downloads, in bytes."
@@ -56,6 +98,41 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts the harvester may fetch even on private addresses (comma-separated "
         "in the environment; for intranets and tests).",
+    )
+    check_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest input the public checker (/check, "
+        "/api/check) reads, in bytes, whether uploaded, pasted or fetched; 413 beyond.",
+    )
+    crawl_delay_s: float = Field(
+        1.0, ge=0, description="Seconds between two requests to one host when crawling a site "
+        "(`sitemap` and `site` sources); a longer robots.txt Crawl-delay wins (up to 30 s).",
+    )
+    crawl_max_pages: int = Field(
+        500, ge=1, description="Most pages fetched when crawling one site; the report says when "
+        "the crawl stopped there.",
+    )
+    harvest_max_triples: int = Field(
+        2_000_000, ge=1, description="Most triples one feed may bring once parsed; a bigger feed "
+        "is refused with a clear message and the last good data stays published.",
+    )
+    harvest_max_events: int = Field(
+        50_000, ge=1, description="Most events one feed may hold (occurrences of recurring events "
+        "included); a bigger feed is refused, the last good data stays published.",
+    )
+    harvest_recurrence_days: int = Field(
+        548, ge=1, le=3660, description="How many days ahead recurring events (iCalendar RRULE/RDATE) "
+        "are expanded into occurrences (548: 18 months).",
+    )
+    harvest_archive_keep: int = Field(
+        10, ge=1, description="Raw copies of each source's feed kept under DATA_DIR/harvest/ "
+        "(the newest), so a report can point at what the organiser sent.",
+    )
+    dump_snapshots: int = Field(
+        7, ge=0, description="Dated dump snapshots kept (one per day, the newest kept); 0 keeps none."
+    )
+    feed_page_size: int = Field(
+        100, ge=1, le=10_000, description="Members per page of the /feed change feed (pages "
+        "already written keep their size).",
     )
 
     @field_validator("base_url")
@@ -72,6 +149,12 @@ class Settings(BaseSettings):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
+    def store_options(self) -> dict:
+        """The keyword arguments `sparql.store.open_store` takes besides the location."""
+        return {"query_url": self.store_query_url, "update_url": self.store_update_url,
+                "gsp_url": self.store_gsp_url, "token": self.store_token,
+                "timeout_s": self.store_timeout_s}
+
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
@@ -79,6 +162,11 @@ class Settings(BaseSettings):
     @property
     def dumps_dir(self) -> Path:
         return self.data_dir / "dumps"
+
+    @property
+    def harvest_dir(self) -> Path:
+        """Per source: the last harvest's ETag/Last-Modified/hash and the archived raw feeds."""
+        return self.data_dir / "harvest"
 
 
 def unknown_environment_keys(environ: dict[str, str] | None = None) -> list[str]:

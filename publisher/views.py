@@ -57,6 +57,16 @@ def format_time(python: datetime, language: str) -> str:
     return f"{python.hour % 12 or 12}:{python.minute:02d} {'am' if python.hour < 12 else 'pm'}"
 
 
+def format_offset(value: Node | None) -> str:
+    """`UTC+01:00`: the event's own zone offset, shown beside its local time."""
+    python = value.toPython() if isinstance(value, Literal) else None
+    if not isinstance(python, datetime) or python.utcoffset() is None:
+        return ""
+    minutes = int(python.utcoffset().total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def format_end(start: Node | None, end: Node | None, language: str) -> str:
     """The end, without repeating the day when the event ends on the day it starts."""
     if end is None:
@@ -125,6 +135,10 @@ class EventView:
     offers: list[OfferView] = field(default_factory=list)
     disciplines: list[str] = field(default_factory=list)
     source: str | None = None
+    timezone: str = ""
+    attendance: str | None = None
+    accessibility: list[str] = field(default_factory=list)
+    free: bool = False
 
 
 def place_view(graph: Graph, node: Node, language: str) -> PlaceView:
@@ -198,6 +212,28 @@ def _is_zero(value: Node) -> bool:
         return False
 
 
+ATTENDANCE_WORDS = {
+    SCHEMA.OfflineEventAttendanceMode: "attendance_offline",
+    SCHEMA.OnlineEventAttendanceMode: "attendance_online",
+    SCHEMA.MixedEventAttendanceMode: "attendance_mixed",
+}
+
+
+def accessibility(graph: Graph, nodes: list[Node], language: str) -> list[str]:
+    """What the event and its venue say about access: summaries, then features as written."""
+    said: list[str] = []
+    for node in nodes:
+        summary = text(graph, node, SCHEMA.accessibilitySummary, language)
+        if summary:
+            said.append(summary)
+        for feature in sorted(graph.objects(node, SCHEMA.accessibilityFeature), key=str):
+            if isinstance(feature, Literal) and (feature.language in (None, language)):
+                said.append(str(feature))
+            elif isinstance(feature, URIRef):
+                said.append(str(feature).rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1])
+    return list(dict.fromkeys(said))
+
+
 def event_view(graph: Graph, event: URIRef, language: str) -> EventView:
     start = graph.value(event, SCHEMA.startDate)
     end = graph.value(event, SCHEMA.endDate)
@@ -219,6 +255,11 @@ def event_view(graph: Graph, event: URIRef, language: str) -> EventView:
         offers=_offers(graph, event, language),
         disciplines=sorted(labels[d].get(language, str(d)) for d in graph.objects(event, AFFICHE.discipline)
                            if d in labels),
+        timezone=format_offset(start),
+        attendance=ATTENDANCE_WORDS.get(graph.value(event, SCHEMA.eventAttendanceMode)),
+        accessibility=accessibility(graph, [event, *([location] if location is not None else [])],
+                                    language),
+        free=graph.value(event, SCHEMA.isAccessibleForFree) == Literal(True),
     )
 
 

@@ -1,25 +1,29 @@
 """SHACL validation: the shapes, and a typed, bilingual report per event.
 
-`validate(graph, events)` runs pyshacl once over a whole feed (faster than one call per event: the
-fixed cost per call dominates) and attributes each result to the events it concerns: the focus node
-itself, or the events that reach it (a place, an offer, an address…).
+`validate(graph, events)` validates a whole feed at once and attributes each result to the events
+it concerns: the focus node itself, or the events that reach it (a place, an offer, an address…).
+It runs the shapes compiled into SPARQL over an in-memory Oxigraph store (`shapes.compiled`, several
+times faster); `validate(..., engine="pyshacl")` runs pyshacl (`shapes.reference`), which the tests
+and `bench/bench_validation.py` keep as the reference both must agree with.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Iterable
 
-import pyshacl
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from ontology import EVENT_TYPES, SCHEMA, SH, vocabulary
 
+from . import compiled, reference
+from .results import RawResult
+
 SEVERITIES = {SH.Violation: "violation", SH.Warning: "warning", SH.Info: "info"}
+SEVERITY_ORDER = ("violation", "warning", "info")
 LANGUAGES = ("fr", "en")
 
 
@@ -29,6 +33,7 @@ class Problem:
     field: str  # "startDate", "location.address"…
     messages: dict[str, str]  # language -> message
     value: str | None = None
+    shape: str | None = None  # the shape's IRI: its sh:path, severity and messages
 
     def message(self, language: str = "en") -> str:
         return self.messages.get(language) or next(iter(self.messages.values()), "")
@@ -46,6 +51,7 @@ class EventReport:
 
 @cache
 def shapes_graph() -> Graph:
+    """The shapes, parsed once (read-only by convention)."""
     graph = Graph()
     text = resources.files(__package__).joinpath("affiche-shapes.ttl").read_text(encoding="utf-8")
     graph.parse(data=text, format="turtle")
@@ -71,44 +77,56 @@ def _ontology_graph() -> Graph:
     return graph
 
 
-def validate(graph: Graph, events: Iterable[URIRef]) -> dict[URIRef, EventReport]:
-    """Validate a normalised feed; return one report per event (empty when it conforms)."""
+def validate(graph: Graph, events: Iterable[URIRef], engine: str = "compiled") -> dict[URIRef, EventReport]:
+    """Validate a normalised feed; return one report per event (empty when it conforms).
+
+    `engine` is "compiled" (SPARQL over Oxigraph, the default) or "pyshacl" (the reference).
+    """
     events = list(events)
     reports = {event: EventReport(iri=event) for event in events}
     if not events:
         return reports
-    data = Graph()
-    data += graph
-    data += _ontology_graph()  # pyshacl's ont_graph does not reach sh:class checks
-    _, results_graph, _ = pyshacl.validate(
-        data, shacl_graph=shapes_graph(), inference="none", advanced=True, allow_warnings=True,
-    )
-    owners = _owners(graph, events)
-    for result in results_graph.subjects(RDF.type, SH.ValidationResult):
-        focus = results_graph.value(result, SH.focusNode)
-        problem = _problem(results_graph, result, graph, focus, owners)
-        for event in owners.get(focus, ()):
+    if engine == "pyshacl":
+        results = reference.run(graph, shapes_graph(), _ontology_graph())
+    else:
+        results = compiled.run(graph, shapes_turtle())
+    event_set = frozenset(events)
+    owners: dict[Node, frozenset[URIRef]] = {}
+    for result in results:
+        if result.focus not in owners:
+            owners[result.focus] = _owners(graph, result.focus, event_set)
+        problem = _problem(result, graph, event_set)
+        for event in owners[result.focus]:
             if problem not in reports[event].problems:
                 reports[event].problems.append(problem)
+    for report in reports.values():
+        report.problems.sort(key=_problem_order)
     return reports
 
 
-def _owners(graph: Graph, events: list[URIRef]) -> dict[Node, set[URIRef]]:
-    """Every node reachable from an event (up to 3 hops), mapped to the events that reach it."""
-    owners: dict[Node, set[URIRef]] = defaultdict(set)
-    for event in events:
-        frontier = [event]
-        owners[event].add(event)
-        for _ in range(3):
-            next_frontier = []
-            for node in frontier:
-                for obj in graph.objects(node, None):
-                    if isinstance(obj, Literal) or event in owners[obj] or obj in events:
-                        continue
-                    owners[obj].add(event)
-                    next_frontier.append(obj)
-            frontier = next_frontier
-    return owners
+def _problem_order(problem: Problem) -> tuple:
+    return (SEVERITY_ORDER.index(problem.severity), problem.field, problem.shape or "",
+            problem.value or "")
+
+
+def _owners(graph: Graph, focus: Node, events: frozenset[URIRef]) -> frozenset[URIRef]:
+    """The events that reach a node in at most 3 hops without passing through another event:
+    walked backwards from the node, so only the nodes that have problems are visited."""
+    if focus in events:
+        return frozenset({focus})
+    owners: set[URIRef] = set()
+    seen, frontier = {focus}, [focus]
+    for _ in range(3):
+        next_frontier = []
+        for node in frontier:
+            for subject in graph.subjects(None, node):
+                if subject in events:
+                    owners.add(subject)
+                elif subject not in seen:
+                    seen.add(subject)
+                    next_frontier.append(subject)
+        frontier = next_frontier
+    return frozenset(owners)
 
 
 def _local(term: Node | None) -> str:
@@ -118,30 +136,28 @@ def _local(term: Node | None) -> str:
     return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
-def _shape_messages(shape: Node | None) -> dict[str, str]:
+@cache
+def _shape_messages(shape: Node | None) -> tuple[tuple[str, str], ...]:
     """The shape's sh:message per language, read from the shapes (pyshacl drops the language
-    tags of messages it copies from SPARQL-based constraints)."""
+    tags of messages it copies from SPARQL-based constraints). Every shape has them (meta-test)."""
     if shape is None:
-        return {}
-    return {m.language or "en": str(m) for m in shapes_graph().objects(shape, SH.message)}
+        return ()
+    return tuple(sorted((m.language or "en", str(m)) for m in shapes_graph().objects(shape, SH.message)))
 
 
-def _problem(results: Graph, result: Node, data: Graph, focus: Node, owners: dict) -> Problem:
-    severity = SEVERITIES.get(results.value(result, SH.resultSeverity), "violation")
-    path = _local(results.value(result, SH.resultPath))
+def _problem(result: RawResult, data: Graph, events: frozenset[URIRef]) -> Problem:
+    severity = SEVERITIES.get(result.severity, "violation")
+    focus = result.focus
+    path = _local(result.path)
     field_name = path
-    if not (isinstance(focus, URIRef) and focus in owners.get(focus, ())):
-        link = next((p for p in data.predicates(None, focus) if p != RDF.type), None)
+    if focus not in events:
+        link = min((p for p in data.predicates(None, focus) if p != RDF.type), default=None, key=str)
         if link is not None:
             field_name = f"{_local(link)}.{path}" if path else _local(link)
-    messages = _shape_messages(results.value(result, SH.sourceShape))
-    if not messages:  # a shape without sh:message: pyshacl's own (English) text
-        for message in results.objects(result, SH.resultMessage):
-            messages.setdefault(message.language or "en", str(message))
-    value = results.value(result, SH.value)
     return Problem(
         severity=severity,
         field=field_name,
-        messages=messages,
-        value=str(value) if value is not None else None,
+        messages=dict(_shape_messages(result.shape)),
+        value=str(result.value) if result.value is not None else None,
+        shape=str(result.shape) if isinstance(result.shape, URIRef) else None,
     )

@@ -23,10 +23,15 @@ PROLOGUE_KEYWORDS = frozenset({"BASE", "PREFIX"})
 
 @dataclass(frozen=True)
 class SparqlLimits:
-    """What one public query may cost; timeouts and rate limits come later."""
+    """What the public endpoint allows. The defaults here suit tests (no rate limit); the app
+    takes its values from the settings. `timeout_s` is enforced by whatever runs the query
+    (`sparql.workers.QueryWorkers`, or the remote store's HTTP timeout)."""
 
     max_query_length: int = 20_000
     max_rows: int = 10_000
+    timeout_s: float = 20.0
+    max_concurrent: int = 4
+    rate_per_minute: int = 0
 
 
 # Order matters: the first alternative that matches at a position wins. Everything that can hide
@@ -51,6 +56,21 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+
+def tokens(text: str) -> Iterator[tuple[str, int, int]]:
+    """The query's tokens as (kind, start, end); a stray character is its own `other` token."""
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            yield "other", position, position + 1
+            position += 1
+            continue
+        if match.lastgroup == "open_quote":
+            raise BadQuery(f"unterminated string literal at {_line_column(text, position)}")
+        yield match.lastgroup, position, match.end()
+        position = match.end()
 
 
 def keywords(text: str) -> Iterator[str]:

@@ -1,23 +1,29 @@
 """The public SPARQL 1.1 Protocol endpoint (`/sparql`), as a router the app mounts.
 
-Read-only and safe to leave open: every query passes `guard.check_query` first, answers are
-negotiated from the tables below, SELECT answers are capped at `SparqlLimits.max_rows` (and say
-so in a header), and every answer carries CORS headers so browser tools (YASGUI…) can use it.
-Errors are raised as `HTTPProblem`s; the app's single handler turns them into responses.
+Read-only and safe to leave open: every query passes `guard.check_query` first, then the
+client's rate and the concurrency cap (`throttle`); answers are negotiated from the tables
+below, SELECT answers are capped at `SparqlLimits.max_rows` (and say so in a header), and every
+answer carries CORS headers so browser tools (YASGUI…) can use it. The store given is what runs
+public queries within the timeout: `workers.QueryWorkers` over the embedded store, or a remote
+server, whose graph answers are streamed on as they arrive. Errors are raised as `HTTPProblem`s;
+the app's single handler turns them into responses.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Iterator, Mapping
 from urllib.parse import parse_qs
 
 import pyoxigraph as ox
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from rdflib import BNode, Graph, Namespace, URIRef
 from rdflib.namespace import RDF
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from .accept import best_match
@@ -29,9 +35,11 @@ from .errors import (
     NotAcceptable,
     PayloadTooLarge,
     StoreUnavailable,
+    UpstreamTimeout,
 )
 from .guard import SparqlLimits, check_query
-from .store import RESULTS_FORMATS, QuerySyntaxError, Store, StoreError
+from .store import RESULTS_FORMATS, QuerySyntaxError, Store, StoreError, StoreTimeout
+from .throttle import ConcurrencyGate, RateLimiter
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 FORMATS = Namespace("http://www.w3.org/ns/formats/")
@@ -41,7 +49,7 @@ TRUNCATED_HEADER = "X-Affiche-Truncated"
 ROW_LIMIT_HEADER = "X-Affiche-Row-Limit"
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": f"{TRUNCATED_HEADER}, {ROW_LIMIT_HEADER}",
+    "Access-Control-Expose-Headers": f"{TRUNCATED_HEADER}, {ROW_LIMIT_HEADER}, Retry-After",
 }
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -278,6 +286,20 @@ def reformat_solutions(json_body: bytes, name: str) -> bytes:
     return solutions.serialize(format=RESULTS_FORMATS[name])
 
 
+@contextmanager
+def store_problems() -> Iterator[None]:
+    """The store's failures as the HTTP problems they are: the query's fault (400), too slow
+    (504), or the store's fault (502)."""
+    try:
+        yield
+    except QuerySyntaxError as exc:
+        raise BadQuery(f"the query does not parse: {exc}") from exc
+    except StoreTimeout as exc:
+        raise UpstreamTimeout(str(exc)) from exc
+    except StoreError as exc:
+        raise StoreUnavailable(f"the store could not answer this query: {exc}") from exc
+
+
 def run_query(store: Store, query: str, kind: str, chosen: Format, request: ProtocolRequest,
               max_rows: int) -> Answer:
     """Run the query and serialise the answer (blocking: called in a worker thread).
@@ -292,7 +314,7 @@ def run_query(store: Store, query: str, kind: str, chosen: Format, request: Prot
     """
     dataset = {"default_graphs": list(request.default_graphs) or None,
                "named_graphs": list(request.named_graphs) or None}
-    try:
+    with store_problems():
         if kind == "SELECT":
             raw = store.run(query, results_format="json", rdf_format="turtle", **dataset)
             body, truncated = cap_solutions(raw.body, max_rows)
@@ -301,11 +323,45 @@ def run_query(store: Store, query: str, kind: str, chosen: Format, request: Prot
             raw = store.run(query, results_format=chosen.name, rdf_format="turtle", **dataset)
         else:
             raw = store.run(query, results_format="json", rdf_format=chosen.name, **dataset)
-    except QuerySyntaxError as exc:
-        raise BadQuery(f"the query does not parse: {exc}") from exc
-    except StoreError as exc:
-        raise StoreUnavailable("the store could not answer this query") from exc
     return Answer(raw.body, chosen.media_type)
+
+
+def streams_graphs(store: Store) -> bool:
+    """Whether the store can hand a graph answer on as it comes (a remote server can)."""
+    return callable(getattr(store, "open_answer", None))
+
+
+def open_streamed_answer(store: Store, query: str, chosen: Format, request: ProtocolRequest):
+    """Start a CONSTRUCT/DESCRIBE whose answer is streamed (blocking: called in a thread)."""
+    with store_problems():
+        return store.open_answer(query, rdf_format=chosen.name,
+                                 default_graphs=list(request.default_graphs) or None,
+                                 named_graphs=list(request.named_graphs) or None)
+
+
+async def streamed_response(store: Store, query: str, chosen: Format, request: ProtocolRequest,
+                            gate: ConcurrencyGate) -> Response:
+    """The answer passed on as the store sends it; the query keeps its concurrency slot until
+    the last byte is sent (or the client goes away)."""
+    slot = gate.acquire()
+    try:
+        answer = await run_in_threadpool(open_streamed_answer, store, query, chosen, request)
+    except BaseException:
+        slot.release()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from answer.chunks()
+        finally:
+            slot.release()
+
+    def finish() -> None:
+        answer.close()
+        slot.release()
+
+    return StreamingResponse(chunks(), media_type=chosen.media_type, headers={"Vary": "Accept"},
+                             background=BackgroundTask(finish))
 
 
 def answer_response(answer: Answer, max_rows: int) -> Response:
@@ -368,6 +424,8 @@ def sparql_router(get_store: Callable[[], Store], limits: SparqlLimits,
     names (behind a proxy it is not the URL the request arrived at); `html_page` renders the
     query editor for browsers, when the app has one."""
     router = APIRouter(route_class=_CorsRoute)
+    rate = RateLimiter(limits.rate_per_minute)
+    gate = ConcurrencyGate(limits.max_concurrent)
 
     async def sparql(request: Request) -> Response:
         params = await read_protocol_request(request, limits)
@@ -380,9 +438,14 @@ def sparql_router(get_store: Callable[[], Store], limits: SparqlLimits,
         if html_page is not None and params.format is None and prefers_html(request, table):
             return html_page(request, params.query)
         chosen = choose_format(request, table, params.format)
-        answer = await run_in_threadpool(
-            run_query, get_store(), params.query, kind, chosen, params, limits.max_rows
-        )
+        rate.admit(request.client.host if request.client else "unknown")
+        store = get_store()
+        if table is GRAPHS and streams_graphs(store):
+            return await streamed_response(store, params.query, chosen, params, gate)
+        with gate.slot():
+            answer = await run_in_threadpool(
+                run_query, store, params.query, kind, chosen, params, limits.max_rows
+            )
         return answer_response(answer, limits.max_rows)
 
     async def preflight(request: Request) -> Response:

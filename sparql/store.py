@@ -1,9 +1,9 @@
 """The store behind Affiche: one named graph per source, the public view is their union.
 
 `Store` is the small interface the rest of the code uses; `EmbeddedStore` implements it over
-pyoxigraph on disk (the default, zero set-up). A remote SPARQL 1.1 server is a second
-implementation (issue #6). Values are bound through pyoxigraph substitutions, never pasted into
-query text.
+pyoxigraph on disk (the default, zero set-up); `sparql.remote.RemoteStore` implements it over a
+SPARQL 1.1 server. Values are bound through pyoxigraph substitutions (or, remotely, a VALUES
+block built from parsed terms), never pasted into query text.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ class StoreError(Exception):
 
 class StoreBusy(StoreError):
     """The embedded store is held by another process (RocksDB holds a lock)."""
+
+
+class StoreTimeout(StoreError):
+    """The store did not answer within its deadline (the query was stopped, or given up on)."""
 
 
 class QuerySyntaxError(ValueError):
@@ -50,6 +54,8 @@ class Store(Protocol):
             default_graphs: list[str] | None = None,
             named_graphs: list[str] | None = None) -> QueryAnswer: ...
     def dump_nquads(self, out: IO[bytes]) -> None: ...
+    def dump_graph(self, out: IO[bytes], graph_iri: str, rdf_format: str = "nt") -> None: ...
+    def flush(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -130,6 +136,34 @@ class EmbeddedStore:
                 ) from exc
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.path = path
+        # Bumped by every write, so that readers of snapshots (sparql.workers) know theirs is stale.
+        self.generation = 0
+
+    @classmethod
+    def read_only(cls, path: Path) -> "EmbeddedStore":
+        """Open a store (a snapshot) for reading only; no other process may be writing it."""
+        store = cls.__new__(cls)
+        try:
+            store._store = ox.Store.read_only(str(path))
+        except OSError as exc:
+            raise StoreError(f"cannot open the snapshot at {path}: {exc}") from exc
+        store.path, store.generation = path, 0
+        return store
+
+    def snapshot(self, target: Path) -> None:
+        """Write a consistent copy of the store to `target` (a new directory), for readers in
+        other processes. On disk this is RocksDB's checkpoint: hard links, cheap on the same
+        filesystem. An in-memory store is copied quad by quad."""
+        try:
+            if self.path is not None:
+                self._store.backup(str(target))
+                return
+            copy = ox.Store(str(target))
+            copy.bulk_extend(self._store.quads_for_pattern(None, None, None, None))
+            copy.flush()
+            del copy
+        except (OSError, RuntimeError) as exc:
+            raise StoreError(f"cannot snapshot the store to {target}: {exc}") from exc
 
     # writes
 
@@ -141,9 +175,14 @@ class EmbeddedStore:
             self._store.update(update)
         except OSError as exc:
             raise StoreError(f"cannot write graph {graph_iri}: {exc}") from exc
+        finally:
+            self.generation += 1
 
     def drop_graph(self, graph_iri: str) -> None:
-        self._store.update(f"DROP SILENT GRAPH <{graph_iri}>")
+        try:
+            self._store.update(f"DROP SILENT GRAPH <{graph_iri}>")
+        finally:
+            self.generation += 1
 
     # reads
 
@@ -219,14 +258,28 @@ class EmbeddedStore:
         del self._store
 
 
-def open_store(location: str, data_dir: Path) -> EmbeddedStore:
-    """Open the configured store: `embedded` (under the data directory) or `memory`."""
+def open_store(location: str, data_dir: Path, *, query_url: str | None = None,
+               update_url: str | None = None, gsp_url: str | None = None,
+               token: str | None = None, timeout_s: float = 60.0) -> Store:
+    """Open the configured store: `embedded` (under the data directory), `memory`, or the
+    http(s) URL of a SPARQL 1.1 server (`sparql.remote`; the other URLs override its layout)."""
+    if location.startswith(("http://", "https://")):
+        from .remote import RemoteStore, endpoints_for
+
+        return RemoteStore(endpoints_for(location, query_url, update_url, gsp_url, token),
+                           timeout_s=timeout_s)
+    if query_url or update_url or gsp_url or token:
+        raise StoreError(
+            f"the store is {location!r}, yet remote endpoint URLs are set: set AFFICHE_STORE to "
+            "the server's URL to use a remote store"
+        )
     if location == "embedded":
         return EmbeddedStore(data_dir / "store")
     if location == "memory":
         return EmbeddedStore(None)
     raise StoreError(
-        f"unknown store {location!r}: use 'embedded' or 'memory' (remote SPARQL stores: issue #6)"
+        f"unknown store {location!r}: use 'embedded', 'memory' or the http(s) URL of a SPARQL "
+        "1.1 server"
     )
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import cache
 from typing import Callable
 
-from rdflib import Graph
+from rdflib import Graph, Literal
+from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from ..fetch import Fetched
+from ..fetch import Fetched, FetchPolicy
 
-_MODULES = ("html", "jsonld", "ics", "csv", "rdf")
+# Specific JSON formats come before generic JSON-LD: detection tries them in this order.
+_MODULES = ("html", "openagenda", "uitdatabank", "jsonld", "ics", "csv", "rdf", "sitemap", "site")
 
 
 class ParseError(Exception):
@@ -42,6 +44,7 @@ class ParseContext:
     base_url: str | None = None
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     recurrence_days: int = 548  # how far ahead iCalendar recurrences are expanded (18 months)
+    fetch_policy: FetchPolicy | None = None  # for formats that fetch more pages (sitemap, site)
 
 
 @dataclass
@@ -97,6 +100,37 @@ def detect_format(fetched: Fetched) -> FeedFormat:
         f"{fetched.location}: cannot tell the feed's format (content type {media_type or 'none'}); "
         f"give it explicitly, one of: {', '.join(table)}"
     )
+
+
+def enforce_caps(parsed: Parsed, location: str, policy: FetchPolicy | None) -> None:
+    """Refuse a feed that brings more triples or events than the operator allows, before any of
+    it is normalised or stored (the last good data stays published)."""
+    from ._events import event_nodes
+
+    policy = policy or FetchPolicy()
+    if len(parsed.graph) > policy.max_triples:
+        raise ParseError(f"{location}: {len(parsed.graph)} triples, over the cap of "
+                         f"{policy.max_triples} per feed (AFFICHE_HARVEST_MAX_TRIPLES)")
+    events = len(event_nodes(parsed.graph))
+    if events > policy.max_events:
+        raise ParseError(f"{location}: {events} events, over the cap of {policy.max_events} "
+                         "per feed (AFFICHE_HARVEST_MAX_EVENTS)")
+
+
+def decode_text(content: bytes) -> str:
+    """UTF-8 (a BOM is dropped) as the formats require, else Windows-1252, which French Excel and
+    old calendar exports still write."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return content.decode("cp1252", errors="replace")
+
+
+def temporal_literal(value: date) -> Literal:
+    """xsd:dateTime in the value's own zone (no offset when floating), xsd:date for a day."""
+    if isinstance(value, datetime):
+        return Literal(value.replace(microsecond=0).isoformat(), datatype=XSD.dateTime)
+    return Literal(value.isoformat(), datatype=XSD.date)
 
 
 def head_text(content: bytes, size: int = 2048) -> str:

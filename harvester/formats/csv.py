@@ -63,7 +63,10 @@ from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, head_text
+from . import (
+    FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
+    temporal_literal as _temporal_literal,
+)
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "identifiant", "identifier"),
@@ -168,10 +171,7 @@ def _decode(content: bytes) -> str:
     """UTF-8 (a BOM is dropped), else Windows-1252, which French Excel still writes."""
     if b"\x00" in content:
         raise ParseError("not a CSV file: it holds binary data (NUL bytes)")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = content.decode("cp1252", errors="replace")
+    text = decode_text(content)
     if not text.strip():
         raise ParseError("the CSV file is empty")
     return text
@@ -337,12 +337,6 @@ def _parse_time(text: str) -> time | None:
         return time(int(hour), int(minute_h or minute_colon or 0), int(second or 0))
     except ValueError:
         return None
-
-
-def _temporal_literal(value: date) -> Literal:
-    if isinstance(value, datetime):
-        return Literal(value.replace(microsecond=0).isoformat(), datatype=XSD.dateTime)
-    return Literal(value.isoformat(), datatype=XSD.date)
 
 
 def _http_url(row: _Row, key: str, field_name: str) -> URIRef | None:

@@ -58,12 +58,15 @@ def _read_jsonld_blocks(tree, context: ParseContext, parsed: Parsed) -> None:
                 message=f"not valid JSON: {exc.msg} at line {block.sourceline + exc.lineno - 1}",
             ))
             continue
-        known = set(event_nodes(parsed.graph))
-        try:
-            jsonld_document_to_graph(document, parsed.graph, context.base_url)
-            for node in event_nodes(parsed.graph):
-                if node not in known:
-                    parsed.origins.setdefault(node, where)
+        except RecursionError:
+            parsed.problems.append(ParseProblem(where=where, message="the JSON is nested too deeply"))
+            continue
+        block_graph = Graph()  # each block on its own: a broken one leaves nothing half-read,
+        try:                   # and finding its events does not rescan the whole page's graph
+            jsonld_document_to_graph(document, block_graph, context.base_url)
+            for node in event_nodes(block_graph):
+                parsed.origins.setdefault(node, where)
+            parsed.graph += block_graph
         except RemoteContextError as exc:
             parsed.problems.append(ParseProblem(where=where, message=str(exc), field="@context"))
         except Exception as exc:  # rdflib raises many types for malformed JSON-LD

@@ -25,7 +25,10 @@ from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, head_text
+from . import (
+    FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
+    temporal_literal as _temporal_literal,
+)
 
 # A broken value in one of these leaves nothing to place the event in time: the VEVENT is reported.
 _ESSENTIAL = {
@@ -51,7 +54,7 @@ def sniff(content: bytes) -> bool:
 
 def parse(content: bytes, ctx: ParseContext) -> Parsed:
     """Turn an iCalendar feed into one schema:Event node per VEVENT or occurrence."""
-    text = _decode(content)
+    text = decode_text(content)  # UTF-8 as RFC 5545 requires, else Windows-1252
     calendars = _read_calendars(text)
     graph = Graph()
     graph.bind("schema", SCHEMA)
@@ -61,14 +64,6 @@ def parse(content: bytes, ctx: ParseContext) -> Parsed:
     for series in _group_series(calendars):
         _parse_series(series, _where(series, uid_lines), window, parsed)
     return parsed
-
-
-def _decode(content: bytes) -> str:
-    """UTF-8 (a BOM is dropped) as RFC 5545 requires, else Windows-1252 as old exports write."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return content.decode("cp1252", errors="replace")
 
 
 @dataclass
@@ -317,13 +312,6 @@ def _end(component: icalendar.Event, start: date) -> date | None:
         return end if end > start else None
     except TypeError:  # a floating start with a zoned end: both as written
         return end
-
-
-def _temporal_literal(value: date) -> Literal:
-    """xsd:dateTime in the value's own zone (no offset when floating), xsd:date for all-day."""
-    if isinstance(value, datetime):
-        return Literal(value.replace(microsecond=0).isoformat(), datatype=XSD.dateTime)
-    return Literal(value.isoformat(), datatype=XSD.date)
 
 
 def _add_url(parsed: Parsed, node: Node, value: object, where: str) -> None:

@@ -97,6 +97,8 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
         raise ParseError(f"not UTF-8 text (byte {exc.start}): JSON-LD must be UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise ParseError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ParseError("the JSON is nested too deeply to be an event listing") from exc
     graph = Graph()
     parsed = Parsed(graph=graph)
     items = document if isinstance(document, list) else [document]

@@ -1,26 +1,34 @@
-"""Entity pages (`/event/{key}`, `/place/{key}`…) and the agenda home page.
+"""Entity pages (`/event/{key}`, `/place/{key}`…) and the agenda home page with its filters.
 
-Each route reads the entity's graph once, then `negotiation` renders it as HTML (with the embedded
-JSON-LD) or as an RDF format.
+Each entity route reads the entity's graph once, then `negotiation` renders it as HTML (with the
+embedded JSON-LD) or as an RDF format. An unknown key is a 404, a key the change log says was
+removed from its feed a 410. Each route does its store work and rendering in one worker-thread
+call: fewer hops between the event loop and the thread pool.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from rdflib import Graph, Literal, URIRef
+from rdflib import Literal, URIRef
 from starlette.concurrency import run_in_threadpool
 
-from sparql.errors import BadRequest, NotFound
+from harvester.changes import ChangeLog
+from ontology import AFFICHE, disciplines
+from sparql.errors import BadRequest, Gone, NotFound
 from sparql.queries import load_query
 
+from ..agenda import AgendaFilters, cities, count_events, discipline_names, matching_events, \
+    parse_filters, summaries
+from ..http_cache import cache_control, data_modified, last_modified_header, store_cache
 from ..i18n import page_language
-from ..templating import template_context
 from ..jsonld_tree import embedded_jsonld
 from ..negotiation import HTML, RDF_FORMATS, choose, rdf_response, split_suffix
+from ..templating import template_context
 from ..views import STATUS_WORDS, entity_view, event_view
 
 router = APIRouter()
@@ -28,13 +36,8 @@ KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$")
 ENTITY_KINDS = ("event", "place", "organization", "person", "work")
 
 
-async def _describe(request: Request, iri: URIRef) -> Graph:
-    store = request.app.state.store
-    return await run_in_threadpool(store.construct, load_query("describe"), {"root": iri})
-
-
 def listing(rows: list[dict], language: str) -> list[dict]:
-    """Rows of events_of / upcoming_events (one per name language) -> one entry per event."""
+    """Rows of events_of (one per name language) -> one entry per event."""
     events: dict[str, dict] = {}
     for row in rows:
         iri = str(row["event"])
@@ -58,42 +61,82 @@ def _alternates(request: Request, path: str) -> list[dict]:
             for f in RDF_FORMATS]
 
 
-def _cache_headers() -> dict[str, str]:
-    return {"Cache-Control": "public, max-age=300"}
+def page_headers(settings, last_modified: str | None, vary: str) -> dict[str, str]:
+    """Validators and caching for a public page (the ETag is added by `ConditionalMiddleware`)."""
+    headers = {"Cache-Control": cache_control(settings.page_max_age), "Vary": vary}
+    if last_modified:
+        headers["Last-Modified"] = last_modified
+    return headers
+
+
+@dataclass
+class AgendaPage:
+    events: list[dict]
+    page: int
+    pages: int
+    total: int
+
+
+def agenda_page(store, filters: AgendaFilters, page: int, size: int, language: str) -> AgendaPage:
+    total = count_events(store, filters)
+    shown = matching_events(store, filters, limit=size, offset=(page - 1) * size) if total else []
+    return AgendaPage(summaries(store, shown, language), page, max(1, math.ceil(total / size)), total)
 
 
 @router.get("/", include_in_schema=False)
 async def home(request: Request, page: int = 1) -> Response:
     if page < 1 or page > 10_000:
         raise BadRequest("page must be between 1 and 10000")
+    filters = parse_filters(request.query_params)
+    return await run_in_threadpool(home_answer, request, filters, page)
+
+
+def home_answer(request: Request, filters: AgendaFilters, page: int) -> Response:
     settings = request.app.state.settings
-    language = page_language(request, settings.default_language)
-    today = datetime.now(timezone.utc).date().isoformat()
     store = request.app.state.store
-    rows = await run_in_threadpool(store.select, load_query("upcoming_events"),
-                                   {"today": Literal(today)})
-    events = listing(rows, language)
-    size = settings.page_size
-    shown = events[(page - 1) * size: page * size]
-    context = template_context(request, language, events=shown, page=page,
-                       has_next=len(events) > page * size, path="/")
+    language = page_language(request, settings.default_language)
+    modified = data_modified(store)
+    # Sorting every upcoming event takes seconds at 100,000 events: kept until the next harvest
+    # (or the next day, which moves "from today").
+    cache, version = store_cache(request.app), (modified, filters.first_day)
+    agenda = cache.get(("agenda", filters, page, settings.page_size, language), version,
+                       lambda: agenda_page(store, filters, page, settings.page_size, language))
+    city_names = cache.get(("cities",), version, lambda: cities(store))
+    labels = disciplines()
+    choices = sorted(((name, labels[concept].get(language, name))
+                      for name, concept in discipline_names().items()), key=lambda c: c[1].lower())
+    context = template_context(
+        request, language, events=agenda.events, page=agenda.page, pages=agenda.pages,
+        total=agenda.total, has_next=agenda.page < agenda.pages, filters=filters,
+        filtered=filters.any, cities=city_names, disciplines=choices, path="/",
+        canonical_query=filters.query_string(page=page if page > 1 else ""),
+    )
     return request.app.state.templates.TemplateResponse(
-        request, "home.html", context, headers={"Vary": "Accept-Language", **_cache_headers()})
+        request, "home.html", context,
+        headers=page_headers(settings, modified, "Accept-Language"))
 
 
 async def entity_page(request: Request, kind: str, key: str) -> Response:
     key, suffix = split_suffix(key)
     if not KEY.match(key):
         raise NotFound(f"no {kind} with key {key!r}")
+    media_type = choose(request, suffix)
+    return await run_in_threadpool(entity_answer, request, kind, key, media_type)
+
+
+def entity_answer(request: Request, kind: str, key: str, media_type: str) -> Response:
     settings = request.app.state.settings
+    store = request.app.state.store
     path = f"/{kind}/{key}"
     iri = URIRef(f"{settings.base_url}{path}")
-    media_type = choose(request, suffix)
-    graph = await _describe(request, iri)
+    graph = store.construct(load_query("describe"), {"root": iri})
     if (iri, None, None) not in graph:
+        raise_if_gone(settings, iri, kind)
         raise NotFound(f"no {kind} with key {key!r}")
+    harvested = sorted(str(v) for v in graph.objects(iri, AFFICHE.harvestedAt))
+    modified = last_modified_header(harvested[-1]) if harvested else data_modified(store)
     if media_type != HTML:
-        return rdf_response(graph, media_type, _cache_headers())
+        return rdf_response(graph, media_type, page_headers(settings, modified, "Accept"))
     language = page_language(request, settings.default_language)
     values = {"kind": kind, "path": path, "alternates": _alternates(request, path),
               "jsonld": embedded_jsonld(graph, iri, language)}
@@ -101,14 +144,20 @@ async def entity_page(request: Request, kind: str, key: str) -> Response:
         values["event"] = event_view(graph, iri, language)
         template = "event.html"
     else:
-        store = request.app.state.store
-        rows = await run_in_threadpool(store.select, load_query("events_of"), {"entity": iri})
+        rows = store.select(load_query("events_of"), {"entity": iri})
         values["entity"] = entity_view(graph, iri, language)
         values["events"] = listing(rows, language)
         template = "entity.html"
     return request.app.state.templates.TemplateResponse(
         request, template, template_context(request, language, **values),
-        headers={"Vary": "Accept, Accept-Language", **_cache_headers()})
+        headers=page_headers(settings, modified, "Accept, Accept-Language"))
+
+
+def raise_if_gone(settings, iri: URIRef, kind: str) -> None:
+    """410 for what the change log says was withdrawn or dropped from its feed."""
+    removed = ChangeLog(settings.data_dir).removed_at(str(iri))
+    if removed:
+        raise Gone(f"this {kind} was withdrawn from its source on {removed}")
 
 
 def _route(kind: str):

@@ -1,7 +1,13 @@
-"""`/sitemap.xml` and `/robots.txt`, for crawlers."""
+"""`/sitemap.xml` and `/robots.txt`, for crawlers.
+
+Up to `sitemap_max_urls` URLs (50,000 by the protocol), `/sitemap.xml` is one `urlset`; beyond, it
+is a `sitemapindex` of `/sitemap-1.xml`, `/sitemap-2.xml`… each holding that many URLs, with the
+latest `lastmod` of its URLs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
@@ -10,31 +16,101 @@ from rdflib import Literal
 from starlette.concurrency import run_in_threadpool
 
 from harvester.identity import parse_iri
+from sparql.errors import NotFound
 from sparql.queries import load_query
+
+from ..http_cache import cache_control, data_modified, store_cache
 
 router = APIRouter()
 PAGE_KINDS = {"event", "place", "organization", "person", "work"}
+XML = "application/xml"
+NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+@dataclass(frozen=True)
+class SitemapUrl:
+    loc: str
+    lastmod: str = ""
+
+
+def sitemap_urls(store, base_url: str) -> list[SitemapUrl]:
+    """The home page, then every entity with a page, in IRI order (stable across requests)."""
+    rows = store.select(load_query("sitemap"), {"prefix": Literal(base_url + "/")})
+    latest: dict[str, str] = {}
+    for row in rows:
+        iri = str(row["s"])
+        parsed = parse_iri(base_url, iri)
+        if parsed is None or parsed[0] not in PAGE_KINDS:
+            continue
+        modified = str(row["modified"]) if row.get("modified") else ""
+        latest[iri] = max(latest.get(iri, ""), modified)
+    return [SitemapUrl(f"{base_url}/")] + [SitemapUrl(iri, latest[iri]) for iri in sorted(latest)]
+
+
+def urlset(urls: list[SitemapUrl]) -> str:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{NS}">']
+    for url in urls:
+        lastmod = f"<lastmod>{escape(url.lastmod)}</lastmod>" if url.lastmod else ""
+        lines.append(f"<url><loc>{escape(url.loc)}</loc>{lastmod}</url>")
+    lines.append("</urlset>")
+    return "\n".join(lines)
+
+
+def sitemap_index(base_url: str, chunks: list[list[SitemapUrl]]) -> str:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<sitemapindex xmlns="{NS}">']
+    for number, chunk in enumerate(chunks, start=1):
+        latest = max((u.lastmod for u in chunk if u.lastmod), default="")
+        lastmod = f"<lastmod>{escape(latest)}</lastmod>" if latest else ""
+        lines.append(f"<sitemap><loc>{escape(base_url)}/sitemap-{number}.xml</loc>{lastmod}</sitemap>")
+    lines.append("</sitemapindex>")
+    return "\n".join(lines)
+
+
+def chunked(urls: list[SitemapUrl], size: int) -> list[list[SitemapUrl]]:
+    return [urls[i: i + size] for i in range(0, len(urls), size)]
+
+
+def _headers(request: Request, modified: str | None) -> dict[str, str]:
+    headers = {"Cache-Control": cache_control(request.app.state.settings.page_max_age)}
+    if modified:
+        headers["Last-Modified"] = modified
+    return headers
+
+
+def _read(request: Request) -> tuple[list[SitemapUrl], str | None]:
+    """Every URL, kept until the next harvest: the sitemap and its parts are read in a row."""
+    store = request.app.state.store
+    modified = data_modified(store)
+    urls = store_cache(request.app).get(
+        ("sitemap",), modified, lambda: sitemap_urls(store, request.app.state.settings.base_url))
+    return urls, modified
 
 
 @router.get("/sitemap.xml", include_in_schema=False)
 async def sitemap(request: Request) -> Response:
     settings = request.app.state.settings
-    rows = await run_in_threadpool(request.app.state.store.select, load_query("sitemap"),
-                                   {"prefix": Literal(settings.base_url + "/")})
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
-             f"<url><loc>{escape(settings.base_url)}/</loc></url>"]
-    for row in rows:
-        parsed = parse_iri(settings.base_url, str(row["s"]))
-        if parsed is None or parsed[0] not in PAGE_KINDS:
-            continue
-        lastmod = f"<lastmod>{escape(str(row['modified']))}</lastmod>" if row.get("modified") else ""
-        lines.append(f"<url><loc>{escape(str(row['s']))}</loc>{lastmod}</url>")
-    lines.append("</urlset>")
-    return Response("\n".join(lines), media_type="application/xml")
+    urls, modified = await run_in_threadpool(_read, request)
+    if len(urls) <= settings.sitemap_max_urls:
+        body = urlset(urls)
+    else:
+        body = sitemap_index(settings.base_url, chunked(urls, settings.sitemap_max_urls))
+    return Response(body, media_type=XML, headers=_headers(request, modified))
+
+
+@router.get("/sitemap-{number}.xml", include_in_schema=False)
+async def sitemap_part(request: Request, number: str) -> Response:
+    settings = request.app.state.settings
+    urls, modified = await run_in_threadpool(_read, request)
+    chunks = chunked(urls, settings.sitemap_max_urls)
+    if not number.isdigit() or not 1 <= int(number) <= len(chunks) or len(chunks) == 1:
+        raise NotFound(f"no sitemap part {number[:20]!r}")
+    return Response(urlset(chunks[int(number) - 1]), media_type=XML,
+                    headers=_headers(request, modified))
 
 
 @router.get("/robots.txt", include_in_schema=False)
 async def robots(request: Request) -> Response:
-    base = request.app.state.settings.base_url
-    return PlainTextResponse(f"User-agent: *\nAllow: /\nDisallow: /sparql\nSitemap: {base}/sitemap.xml\n")
+    settings = request.app.state.settings
+    base = settings.base_url
+    return PlainTextResponse(f"User-agent: *\nAllow: /\nDisallow: /sparql\nSitemap: {base}/sitemap.xml\n",
+                             headers={"Cache-Control": cache_control(settings.page_max_age)})

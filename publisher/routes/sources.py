@@ -1,4 +1,8 @@
-"""Source pages: what each organiser's last harvest gave, published and quarantined, and why."""
+"""Source pages: what each organiser's last harvest gave, published and quarantined, and why.
+
+`/source/{id}` answers HTML (the report explained, the quality score over time), JSON (the saved
+report) or RDF (the SHACL validation report, `shapes.report_rdf`) by content negotiation.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from harvester.pipeline import load_report
+from harvester.pipeline import load_history, load_report
 from harvester.sources import SOURCE_ID
+from shapes.report_rdf import report_graph
 from sparql.accept import best_match
-from sparql.errors import NotFound
+from sparql.errors import NotAcceptable, NotFound
 from sparql.queries import load_query
 
 from ..i18n import page_language
+from ..negotiation import BY_MEDIA_TYPE, BY_NAME, rdf_response
 from ..templating import template_context
 
 router = APIRouter()
+HTML, JSON = "text/html", "application/json"
+OFFERED = [HTML, JSON, *BY_MEDIA_TYPE]
 
 
 @router.get("/source/", include_in_schema=False)
@@ -27,8 +35,28 @@ async def source_list(request: Request) -> Response:
     rows = await run_in_threadpool(request.app.state.store.select, load_query("sources"))
     sources = [{"iri": str(r["source"]), "id": str(r["source"]).rsplit("/", 1)[-1],
                 "title": str(r["title"]), "license": str(r.get("license", "") or "")} for r in rows]
+    for source in sources:
+        report = await run_in_threadpool(load_report, settings.reports_dir, source["id"])
+        source["score"] = report.get("score") if report else None
     return request.app.state.templates.TemplateResponse(
         request, "sources.html", template_context(request, language, sources=sources))
+
+
+def report_media_type(request: Request) -> str:
+    """`?format=` (json, html, or an RDF name) wins over Accept; 406 when nothing fits."""
+    requested = (request.query_params.get("format") or "").lower()
+    if requested in ("json", "html"):
+        return JSON if requested == "json" else HTML
+    if requested:
+        rdf_format = BY_NAME.get(requested)
+        if rdf_format is None or rdf_format.name == "json":
+            raise NotAcceptable(f"unknown format {requested!r}; use html, json, jsonld, turtle, "
+                                "ntriples or rdfxml")
+        return rdf_format.media_type
+    wanted = best_match(request.headers.get("accept"), OFFERED)
+    if wanted is None:
+        raise NotAcceptable(f"this report is available as: {', '.join(OFFERED)}")
+    return wanted
 
 
 @router.get("/source/{source_id}", include_in_schema=False)
@@ -39,17 +67,22 @@ async def source_page(request: Request, source_id: str) -> Response:
     report = await run_in_threadpool(load_report, settings.reports_dir, source_id)
     if report is None:
         raise NotFound(f"no source {source_id!r} has been harvested here")
-    language = page_language(request, settings.default_language)
-    wanted = best_match(request.headers.get("accept"), ["text/html", "application/json"])
-    if request.query_params.get("format") == "json" or wanted == "application/json":
+    media_type = report_media_type(request)
+    if media_type == JSON:
         public = {k: v for k, v in report.items() if k != "quarantined_data"}
         return JSONResponse(public, headers={"Vary": "Accept"})
+    if media_type != HTML:
+        iri = f"{settings.base_url}/source/{source_id}#report"
+        return rdf_response(report_graph(report, iri), media_type)
+    language = page_language(request, settings.default_language)
     for event in report["events"]:
         for problem in event["problems"]:
             problem["shown"] = problem["messages"].get(language) or problem["message"]
+    history = await run_in_threadpool(load_history, settings.reports_dir, source_id)
     return request.app.state.templates.TemplateResponse(
         request, "source.html",
         template_context(request, language, report=report, source_id=source_id,
+                         history=list(reversed(history)),
                          local=lambda iri: re.sub(r"^https?://[^/]+", "", iri)),
         headers={"Vary": "Accept, Accept-Language"},
     )

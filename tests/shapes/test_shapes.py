@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from rdflib import Graph, URIRef
 
-from ontology import SH
+from ontology import EVENT_TYPES, SCHEMA, SH
 from shapes import shapes_graph, validate
+from shapes.compiled import Compiler, UnsupportedShape
 
 SHAPES = "https://affiche.example/shapes#"
 E = URIRef("http://affiche.test/event/e")
@@ -20,22 +21,49 @@ COMPLETE = """
     schema:name "Le Cid"@fr ; schema:description "Tragi-comédie."@fr ;
     schema:startDate "2027-03-12T20:30:00+01:00"^^xsd:dateTime ;
     schema:endDate "2027-03-12T22:30:00+01:00"^^xsd:dateTime ;
-    schema:image <https://ex.example/cid.jpg> ;
+    schema:image <https://ex.example/cid.jpg>, <http://affiche.test/event/e#image> ;
     schema:eventStatus schema:EventScheduled ;
     schema:eventAttendanceMode schema:OfflineEventAttendanceMode ;
     affiche:discipline disc:theatre ;
+    schema:audience <http://affiche.test/event/e#audience> ;
+    schema:superEvent <http://affiche.test/event/series> ;
+    schema:workPerformed <http://affiche.test/work/cid> ;
     schema:location <http://affiche.test/place/p> ;
     schema:organizer <http://affiche.test/organization/o> ;
-    schema:performer <http://affiche.test/person/p> ;
-    schema:offers <http://affiche.test/event/e#offer> .
+    schema:performer <http://affiche.test/person/p>, <http://affiche.test/organization/troupe>,
+        <http://affiche.test/event/e#role> ;
+    schema:offers <http://affiche.test/event/e#offer>, <http://affiche.test/event/e#range> .
+<http://affiche.test/event/e#audience> a schema:Audience ; schema:audienceType "tout public"@fr .
+<http://affiche.test/event/e#image> a schema:ImageObject ;
+    schema:contentUrl <https://ex.example/cid-large.jpg> .
+<http://affiche.test/event/series> a schema:EventSeries ; schema:name "Saison Corneille"@fr .
+<http://affiche.test/work/cid> a schema:CreativeWork ; schema:name "Le Cid"@fr ;
+    schema:author <http://affiche.test/person/corneille> .
+<http://affiche.test/person/corneille> a schema:Person ; schema:name "Pierre Corneille" ;
+    schema:sameAs <http://www.wikidata.org/entity/Q184226> .
 <http://affiche.test/place/p> a schema:Place ; schema:name "Salle Corneille"@fr ;
+    schema:sameAs <http://www.wikidata.org/entity/Q99999001> ;
+    schema:amenityFeature <http://affiche.test/place/p#access> ;
+    schema:geo <http://affiche.test/place/p#geo> ;
     schema:address <http://affiche.test/place/p#address> .
-<http://affiche.test/place/p#address> a schema:PostalAddress ;
-    schema:addressLocality "Rouen" ; schema:addressCountry "FR" .
-<http://affiche.test/organization/o> a schema:Organization ; schema:name "Théâtre"@fr .
-<http://affiche.test/person/p> a schema:Person ; schema:name "Chimène"@fr .
+<http://affiche.test/place/p#access> a schema:LocationFeatureSpecification ;
+    schema:name "Accès fauteuil"@fr .
+<http://affiche.test/place/p#geo> a schema:GeoCoordinates ;
+    schema:latitude "49.4431"^^xsd:decimal ; schema:longitude "1.0993"^^xsd:decimal .
+<http://affiche.test/place/p#address> a schema:PostalAddress ; schema:streetAddress "2 rue du Vieux-Palais" ;
+    schema:postalCode "76000" ; schema:addressLocality "Rouen" ; schema:addressCountry "FR" .
+<http://affiche.test/organization/o> a schema:Organization ; schema:name "Théâtre"@fr ;
+    schema:sameAs <http://www.wikidata.org/entity/Q99999002> .
+<http://affiche.test/organization/troupe> a schema:PerformingGroup ; schema:name "Troupe du Vieux-Marché" ;
+    schema:url <https://troupe.example/> ; schema:sameAs <https://isni.org/isni/0000000099990003> .
+<http://affiche.test/person/p> a schema:Person ; schema:name "Chimène"@fr ;
+    schema:sameAs <http://www.wikidata.org/entity/Q99999004> .
+<http://affiche.test/event/e#role> a schema:PerformanceRole ; schema:roleName "mise en scène"@fr ;
+    schema:performer <http://affiche.test/person/p> .
 <http://affiche.test/event/e#offer> a schema:Offer ; schema:price "12.50"^^xsd:decimal ;
-    schema:priceCurrency "EUR" .
+    schema:priceCurrency "EUR" ; schema:url <https://billetterie.example/cid> .
+<http://affiche.test/event/e#range> a schema:AggregateOffer ; schema:lowPrice "8"^^xsd:decimal ;
+    schema:highPrice "25"^^xsd:decimal ; schema:priceCurrency "EUR" ; schema:url <https://billetterie.example/cid> .
 """
 
 PREFIXES = """PREFIX schema: <http://schema.org/>
@@ -72,6 +100,36 @@ FAILING = {
     "OfferPriceNumber": 'DELETE { ?o schema:price ?x } INSERT { ?o schema:price "douze euros" } WHERE { ?o schema:price ?x }',
     "OfferPriceNonNegative": 'DELETE { ?o schema:price ?x } INSERT { ?o schema:price "-5"^^xsd:decimal } WHERE { ?o schema:price ?x }',
     "OfferCurrency": 'DELETE { ?o schema:priceCurrency ?x } INSERT { ?o schema:priceCurrency "euros" } WHERE { ?o schema:priceCurrency ?x }',
+    "EventStartSingle": f'INSERT DATA {{ {E_} schema:startDate "2027-03-13T20:30:00+01:00"^^xsd:dateTime }}',
+    "EventStatusValue": f"DELETE {{ {E_} schema:eventStatus ?x }} INSERT {{ {E_} schema:eventStatus schema:EventMaybe }} WHERE {{ {E_} schema:eventStatus ?x }}",
+    "EventAttendanceModeValue": f'DELETE {{ {E_} schema:eventAttendanceMode ?x }} INSERT {{ {E_} schema:eventAttendanceMode "sur place" }} WHERE {{ {E_} schema:eventAttendanceMode ?x }}',
+    "EventImageLink": f'INSERT DATA {{ {E_} schema:image "affiche.jpg" }}',
+    "EventDisciplineGiven": f"DELETE WHERE {{ {E_} affiche:discipline ?x }}",
+    "EventAudience": f"DELETE WHERE {{ {E_} schema:audience ?x }}",
+    "SeriesName": "DELETE WHERE { <http://affiche.test/event/series> schema:name ?x }",
+    "PlaceGeo": "DELETE WHERE { <http://affiche.test/place/p> schema:geo ?x }",
+    "PlaceAccessibility": "DELETE WHERE { <http://affiche.test/place/p> schema:amenityFeature ?x }",
+    "PlaceSameAs": "DELETE WHERE { <http://affiche.test/place/p> schema:sameAs ?x }",
+    "GeoLatitude": "DELETE WHERE { ?g schema:latitude ?x }",
+    "GeoLongitude": "DELETE WHERE { ?g schema:longitude ?x }",
+    "GeoLatitudeRange": 'DELETE { ?g schema:latitude ?x } INSERT { ?g schema:latitude "149.4431"^^xsd:decimal } WHERE { ?g schema:latitude ?x }',
+    "GeoLongitudeRange": 'DELETE { ?g schema:longitude ?x } INSERT { ?g schema:longitude "-181"^^xsd:decimal } WHERE { ?g schema:longitude ?x }',
+    "AddressStreet": "DELETE WHERE { ?a schema:streetAddress ?x }",
+    "AddressPostalCode": "DELETE WHERE { ?a schema:postalCode ?x }",
+    "OrganizationSameAs": "DELETE WHERE { <http://affiche.test/organization/o> schema:sameAs ?x }",
+    "PerformingGroupUrl": "DELETE WHERE { <http://affiche.test/organization/troupe> schema:url ?x }",
+    "PersonSameAs": "DELETE WHERE { <http://affiche.test/person/p> schema:sameAs ?x }",
+    "WorkName": "DELETE WHERE { <http://affiche.test/work/cid> schema:name ?x }",
+    "WorkAuthor": "DELETE WHERE { <http://affiche.test/work/cid> schema:author ?x }",
+    "RoleShape": "DELETE WHERE { <http://affiche.test/event/e#role> schema:performer ?x }",
+    "RoleName": "DELETE WHERE { <http://affiche.test/event/e#role> schema:roleName ?x }",
+    "ImageObjectUrl": "DELETE WHERE { <http://affiche.test/event/e#image> schema:contentUrl ?x }",
+    "OfferCurrencyGiven": "DELETE WHERE { <http://affiche.test/event/e#offer> schema:priceCurrency ?x }",
+    "OfferUrl": "DELETE WHERE { <http://affiche.test/event/e#offer> schema:url ?x }",
+    "AggregateOfferLowPrice": "DELETE WHERE { ?o schema:lowPrice ?x }",
+    "AggregateOfferLowNumber": 'DELETE { ?o schema:lowPrice ?x } INSERT { ?o schema:lowPrice "huit" } WHERE { ?o schema:lowPrice ?x }',
+    "AggregateOfferHighNumber": 'DELETE { ?o schema:highPrice ?x } INSERT { ?o schema:highPrice "vingt-cinq" } WHERE { ?o schema:highPrice ?x }',
+    "AggregateOfferOrder": 'DELETE { ?o schema:lowPrice ?x } INSERT { ?o schema:lowPrice "30"^^xsd:decimal } WHERE { ?o schema:lowPrice ?x }',
 }
 
 
@@ -83,8 +141,6 @@ def shapes_with_messages() -> set[str]:
     graph = shapes_graph()
     return {str(s)[len(SHAPES):] for s in graph.subjects(SH.message, None)
             if isinstance(s, URIRef) and str(s).startswith(SHAPES)}
-
-
 
 
 def test_every_shape_has_a_failing_fixture_and_bilingual_messages():
@@ -138,3 +194,50 @@ def test_end_before_start_compares_dates_and_times_sensibly(end, publishable):
     graph.update(PREFIXES + f"DELETE {{ {E_} schema:endDate ?x }} INSERT {{ {E_} schema:endDate {end} }} "
                  f"WHERE {{ {E_} schema:endDate ?x }}")
     assert validate(graph, [E])[E].publishable is publishable
+
+
+@pytest.mark.parametrize("shape", [None, *sorted(FAILING)])
+def test_the_compiled_path_finds_what_pyshacl_finds(shape):
+    graph = complete()
+    if shape:
+        graph.update(PREFIXES + FAILING[shape])
+    compiled = validate(graph, [E])[E].problems
+    reference = validate(graph, [E], engine="pyshacl")[E].problems
+    assert compiled == reference
+
+
+def test_both_paths_agree_on_a_feed_of_many_broken_events():
+    graph = complete()
+    events = [E]
+    for index, shape in enumerate(sorted(FAILING)):
+        copy = complete()
+        copy.update(PREFIXES + FAILING[shape])
+        renamed = URIRef(f"http://affiche.test/event/e{index}")
+        for s, p, o in copy:
+            graph.add((renamed if s == E else s, p, renamed if o == E else o))
+        events.append(renamed)
+    compiled = validate(graph, events)
+    reference = validate(graph, events, engine="pyshacl")
+    assert {e: r.problems for e, r in compiled.items()} == {e: r.problems for e, r in reference.items()}
+    assert sum(not r.publishable for r in compiled.values()) > 10
+
+
+EVENT_SUBTYPES = sorted(str(t)[len("http://schema.org/"):] for t in EVENT_TYPES - {SCHEMA.EventSeries})
+
+
+@pytest.mark.parametrize("subtype", EVENT_SUBTYPES)
+def test_every_event_subtype_is_held_to_the_event_shapes(subtype):
+    graph = complete()
+    graph.update(PREFIXES + f"DELETE {{ {E_} a ?t }} INSERT {{ {E_} a schema:{subtype} }} WHERE {{ {E_} a ?t }}")
+    assert validate(graph, [E])[E].problems == []
+    graph.update(PREFIXES + FAILING["EventStartDate"])
+    assert not validate(graph, [E])[E].publishable
+
+
+def test_a_shape_the_compiler_cannot_translate_is_refused():
+    shapes = Graph().parse(data="""
+        @prefix sh: <http://www.w3.org/ns/shacl#> . @prefix schema: <http://schema.org/> .
+        <urn:s> a sh:NodeShape ; sh:targetClass schema:Event ;
+            sh:property [ sh:path schema:name ; sh:uniqueLang true ] .""", format="turtle")
+    with pytest.raises(UnsupportedShape):
+        Compiler(shapes, Graph()).compile()

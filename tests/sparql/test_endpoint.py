@@ -26,6 +26,9 @@ from sparql.errors import HTTPProblem
 from sparql.guard import SparqlLimits
 from sparql.router import sparql_router
 from sparql.store import EmbeddedStore, QueryAnswer, StoreError
+from sparql.workers import QueryWorkers
+
+from .conftest import new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -65,12 +68,22 @@ def events_graph(events: dict[URIRef, str]) -> Graph:
     return graph
 
 
-@pytest.fixture(scope="module")
-def store() -> Iterator[EmbeddedStore]:
-    store = EmbeddedStore(None)
+@pytest.fixture(scope="module", params=["embedded", "workers", "remote"])
+def store(request, oxigraph_server_factory, tmp_path_factory) -> Iterator[EmbeddedStore]:
+    """The fixture data behind /sparql, three ways: the embedded store queried directly, through
+    worker processes over its snapshots (what `affiche serve` does), and a real Oxigraph server."""
+    kind = "remote" if request.param == "remote" else "embedded"
+    store = new_store(kind, oxigraph_server_factory, tmp_path_factory.mktemp("endpoint"))
     store.replace_graph(GRAPH_A, events_graph(EVENTS_A))
     store.replace_graph(GRAPH_B, events_graph(EVENTS_B))
-    yield store
+    if request.param == "workers":
+        workers = QueryWorkers(store, tmp_path_factory.mktemp("snapshots") / "s", processes=2,
+                               timeout_s=30)
+        workers.start()
+        yield workers
+        workers.close()
+    else:
+        yield store
     store.close()
 
 

@@ -1,0 +1,270 @@
+"""SPARQL speed: typical aggregator queries on the store directly, and through `/sparql`.
+
+    .venv/bin/python bench/bench_sparql.py [--events 100000] [--repeat 30] [--workers 2]
+
+Writes N synthetic schema.org events (spread over 40 source graphs, with venues, towns,
+organisers, disciplines and prices) as N-Quads into an embedded store, then runs the same
+queries (a) directly with `EmbeddedStore.run` (serialised to SPARQL JSON, as the endpoint does)
+and (b) through `/sparql` of `affiche serve` (real uvicorn on 127.0.0.1 in its own process, over a
+checkpoint of the same store; public queries in worker processes over a snapshot, with the guard,
+the row cap and negotiation), one at a time, alternating (a) and (b), so that whatever else the
+machine does weighs on both alike. It prints p50/p95/p99 of both and the overhead ratio (endpoint
+p50 / direct p50); the target is an overhead within 20 % for queries of 10 ms or more. `ASK {}`
+shows the fixed cost of a request. Figures are only compared within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from sparql.store import EmbeddedStore  # noqa: E402
+
+BASE = "http://bench.affiche.test"
+SOURCES = 40
+TOWNS = ["Lyon", "Liège", "Québec", "Nantes", "Namur", "Montréal", "Saint-Malo", "Gand",
+         "Marseille", "Trois-Rivières"]
+TYPES = ["TheaterEvent", "DanceEvent", "MusicEvent", "ComedyEvent", "Event"]
+DISCIPLINES = ["theatre", "danse", "musique", "cirque", "opera", "humour", "marionnette"]
+S = "http://schema.org/"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+AFF = "https://affiche.example/ns#"
+
+PREFIXES = "PREFIX schema: <http://schema.org/>\nPREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n"
+QUERIES = {
+    "weekend in a town": PREFIXES + """
+SELECT ?e ?name ?start ?venue WHERE {
+  ?e schema:startDate ?start ; schema:name ?name ; schema:location ?p .
+  ?p schema:name ?venue ; schema:address/schema:addressLocality "Lyon" .
+  FILTER (?start >= "2027-06-12T00:00:00+02:00"^^xsd:dateTime
+          && ?start < "2027-06-14T00:00:00+02:00"^^xsd:dateTime)
+} ORDER BY ?start LIMIT 100""",
+    "by discipline, counted": PREFIXES + """
+PREFIX affiche: <https://affiche.example/ns#>
+SELECT ?d (COUNT(?e) AS ?n) WHERE { ?e affiche:discipline ?d } GROUP BY ?d ORDER BY DESC(?n)""",
+    "at one venue": PREFIXES + """
+SELECT ?e ?name ?start WHERE {
+  ?e schema:location <http://bench.affiche.test/place/salle-7> ;
+     schema:name ?name ; schema:startDate ?start .
+} ORDER BY ?start""",
+    "next 20 in a town": PREFIXES + """
+SELECT ?e ?name ?start WHERE {
+  ?e schema:startDate ?start ; schema:name ?name ;
+     schema:location/schema:address/schema:addressLocality "Montréal" .
+  FILTER (?start >= "2027-09-01T00:00:00-04:00"^^xsd:dateTime)
+} ORDER BY ?start LIMIT 20""",
+    "towns by month": PREFIXES + """
+SELECT ?town ?month (COUNT(?e) AS ?n) WHERE {
+  ?e schema:startDate ?start ; schema:location/schema:address/schema:addressLocality ?town .
+  BIND (MONTH(?start) AS ?month)
+} GROUP BY ?town ?month ORDER BY ?town ?month""",
+    "free dance events": PREFIXES + """
+SELECT ?e ?name WHERE {
+  ?e a schema:DanceEvent ; schema:name ?name ; schema:offers/schema:price 0 .
+} LIMIT 200""",
+    "one organiser's events (construct)": PREFIXES + """
+CONSTRUCT { ?e schema:name ?name ; schema:startDate ?start ; schema:location ?p }
+WHERE { ?e schema:organizer <http://bench.affiche.test/organization/org-3> ;
+           schema:name ?name ; schema:startDate ?start ; schema:location ?p }""",
+    "describe one event": f"DESCRIBE <{BASE}/event/e-4242>",
+}
+ACCEPT = {"json": "application/sparql-results+json", "turtle": "text/turtle"}
+
+
+# --- synthetic data -------------------------------------------------------------------------
+
+
+def synthetic_nquads(events: int, seed: int = 7) -> bytes:
+    """`events` schema.org events (about 14 quads each) as N-Quads, one graph per source."""
+    rng = random.Random(seed)
+    venues, organisers = max(events // 100, 10), max(events // 500, 5)
+    lines = []
+    for v in range(venues):
+        graph = f"<{BASE}/graph/source-{v % SOURCES}>"
+        place, address = f"<{BASE}/place/salle-{v}>", f"<{BASE}/place/salle-{v}#address>"
+        lines += [
+            f"{place} <{RDF_TYPE}> <{S}Place> {graph} .",
+            f'{place} <{S}name> "Salle {v}"@fr {graph} .',
+            f"{place} <{S}address> {address} {graph} .",
+            f'{address} <{S}addressLocality> "{TOWNS[v % len(TOWNS)]}" {graph} .',
+        ]
+    for n in range(events):
+        venue = rng.randrange(venues)
+        graph = f"<{BASE}/graph/source-{venue % SOURCES}>"
+        event, offer = f"<{BASE}/event/e-{n}>", f"<{BASE}/event/e-{n}#offer>"
+        day = rng.randrange(365)
+        month, mday = 1 + day * 12 // 365, 1 + day % 28
+        start = f"2027-{month:02d}-{mday:02d}T{rng.choice((14, 18, 20, 21))}:30:00+02:00"
+        lines += [
+            f"{event} <{RDF_TYPE}> <{S}{rng.choice(TYPES)}> {graph} .",
+            f'{event} <{S}name> "Spectacle numéro {n}"@fr {graph} .',
+            f'{event} <{S}description> "Une soirée inventée pour le banc d\'essai, n° {n}."@fr '
+            f"{graph} .",
+            f'{event} <{S}startDate> "{start}"^^<{XSD}dateTime> {graph} .',
+            f"{event} <{S}location> <{BASE}/place/salle-{venue}> {graph} .",
+            f"{event} <{S}organizer> <{BASE}/organization/org-{rng.randrange(organisers)}> "
+            f"{graph} .",
+            f"{event} <{AFF}discipline> <{BASE}/discipline/{rng.choice(DISCIPLINES)}> {graph} .",
+            f"{event} <{S}offers> {offer} {graph} .",
+            f'{offer} <{S}price> "{rng.choice((0, 8, 12, 15, 25))}"^^<{XSD}integer> {graph} .',
+            f'{offer} <{S}priceCurrency> "EUR" {graph} .',
+            f'{event} <{AFF}harvestedAt> "2027-01-01T00:00:00Z"^^<{XSD}dateTime> {graph} .',
+        ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def build_store(path: Path, events: int) -> int:
+    import pyoxigraph as ox
+
+    store = ox.Store(str(path))
+    store.bulk_load(synthetic_nquads(events), format=ox.RdfFormat.N_QUADS)
+    store.flush()
+    count = len(store)
+    del store
+    return count
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+def rdf_kind(query: str) -> bool:
+    return query.lstrip().upper().startswith(("CONSTRUCT", "DESCRIBE")) or "\nCONSTRUCT" in query
+
+
+def time_ms(call) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(store: EmbeddedStore, url: str, repeat: int,
+            warmup: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Time each query directly and through /sparql, alternating, so that whatever else the
+    machine does weighs on both alike."""
+    direct, endpoint = {}, {}
+    with httpx.Client(timeout=600) as http:
+        for name, query in {"ASK {} (fixed cost)": "ASK {}", **QUERIES}.items():
+            accept = ACCEPT["turtle" if rdf_kind(query) else "json"]
+            headers = {"Content-Type": "application/sparql-query", "Accept": accept}
+
+            def on_store() -> None:
+                store.run(query, results_format="json", rdf_format="turtle")
+
+            def on_endpoint() -> None:
+                http.post(url, content=query.encode(), headers=headers).raise_for_status()
+
+            for _ in range(warmup):
+                on_store()
+                on_endpoint()
+            direct[name], endpoint[name] = [], []
+            for _ in range(repeat):
+                direct[name].append(time_ms(on_store))
+                endpoint[name].append(time_ms(on_endpoint))
+    return direct, endpoint
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(data_dir: Path, workers: int) -> Iterator[str]:
+    """`affiche serve` over `data_dir` in its own process on 127.0.0.1 (uvicorn, the lifespan
+    starting the query workers), without the rate limit, with a generous timeout."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AFFICHE_")},
+           "AFFICHE_DATA_DIR": str(data_dir), "AFFICHE_SPARQL_RATE_PER_MINUTE": "0",
+           "AFFICHE_SPARQL_TIMEOUT_S": "600", "AFFICHE_SPARQL_MAX_CONCURRENT": str(workers),
+           "AFFICHE_SPARQL_MAX_ROWS": "1000000"}
+    process = subprocess.Popen([sys.executable, "-m", "publisher.cli", "serve", "--port",
+                                str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/sparql"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"affiche serve exited with {process.returncode}")
+            try:
+                if httpx.get(url, params={"query": "ASK {}"}, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("affiche serve did not start") from None
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def report(direct: dict[str, list[float]], endpoint: dict[str, list[float]]) -> bool:
+    print(f"\n{'query':<36} {'direct p50/p95/p99 ms':>24} {'/sparql p50/p95/p99 ms':>26} "
+          f"{'ratio':>6}")
+    within = True
+    for name in direct:
+        d, e = percentiles(direct[name]), percentiles(endpoint[name])
+        ratio = e[0] / d[0]
+        judged = d[0] >= 10 and name in QUERIES
+        verdict = ("ok" if ratio <= 1.2 else "OVER") if judged else "(<10 ms)"
+        within &= ratio <= 1.2 or not judged
+        print(f"{name:<36} {d[0]:8.1f} {d[1]:7.1f} {d[2]:7.1f} {e[0]:10.1f} {e[1]:7.1f} "
+              f"{e[2]:7.1f} {ratio:6.2f} {verdict}")
+    return within
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    args.add_argument("--events", type=int, default=100_000, help="synthetic events (100000)")
+    args.add_argument("--repeat", type=int, default=30, help="timed runs per query (30)")
+    args.add_argument("--workers", type=int, default=2,
+                      help="worker processes of the endpoint (2)")
+    options = args.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-sparql-") as tmp:
+        data_dir = Path(tmp)
+        started = time.perf_counter()
+        quads = build_store(data_dir / "store", options.events)
+        print(f"{options.events} events, {quads} quads loaded in "
+              f"{time.perf_counter() - started:.1f} s")
+        store = EmbeddedStore(data_dir / "store")
+        # The server gets its own copy (a checkpoint): the store is held by one process at a
+        # time, and this one keeps the original to time the direct queries alongside.
+        (data_dir / "served").mkdir()
+        store.snapshot(data_dir / "served" / "store")
+        try:
+            with serving(data_dir / "served", options.workers) as url:
+                # Each worker warms its own caches: every query reaches every worker.
+                direct, endpoint = measure(store, url, options.repeat,
+                                           warmup=2 * options.workers)
+        finally:
+            store.close()
+    within = report(direct, endpoint)
+    print("\noverhead within 20 % for every query of 10 ms or more" if within
+          else "\noverhead over 20 % for some query of 10 ms or more")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

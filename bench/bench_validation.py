@@ -1,0 +1,116 @@
+"""Validation speed: pyshacl on the whole graph (the naive baseline) against Affiche's path.
+
+    .venv/bin/python bench/bench_validation.py [--events 20000]
+
+Builds N synthetic normalised events (shared venues, offers, performers; a few per cent broken in
+known ways), validates them (a) with pyshacl in one call over the whole graph and (b) with
+`shapes.validate` (the shapes compiled into SPARQL over an in-memory Oxigraph store), prints events
+per second for both and their ratio, and checks that both find the same problems for every event.
+The figures are only compared within one run, on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rdflib import RDF, Graph, Literal, URIRef  # noqa: E402
+
+from ontology import AFFICHE, DISCIPLINE, SCHEMA, XSD  # noqa: E402
+from shapes import validate  # noqa: E402
+
+BASE = "http://bench.affiche.test"
+TYPES = [SCHEMA.TheaterEvent, SCHEMA.DanceEvent, SCHEMA.MusicEvent, SCHEMA.Event]
+TOWNS = [("Lyon", "FR"), ("Liège", "BE"), ("Québec", "CA"), ("Nantes", "FR"), ("Namur", "BE")]
+
+
+def synthetic_feed(count: int) -> tuple[Graph, list[URIRef]]:
+    """A normalised feed of `count` events; every 37th lacks a name, every 53rd ends before it
+    starts, every 71st has a price that is not a number, every 89th a venue off the globe."""
+    graph = Graph()
+    events = []
+    venues = max(count // 40, 1)
+    for v in range(venues):
+        place = URIRef(f"{BASE}/place/salle-{v}")
+        address = URIRef(f"{BASE}/place/salle-{v}#address")
+        geo = URIRef(f"{BASE}/place/salle-{v}#geo")
+        town, country = TOWNS[v % len(TOWNS)]
+        graph.add((place, RDF.type, SCHEMA.Place))
+        graph.add((place, SCHEMA.name, Literal(f"Salle {v}", lang="fr")))
+        graph.add((place, SCHEMA.address, address))
+        graph.add((address, RDF.type, SCHEMA.PostalAddress))
+        graph.add((address, SCHEMA.streetAddress, Literal(f"{v} rue des Arts")))
+        graph.add((address, SCHEMA.addressLocality, Literal(town)))
+        graph.add((address, SCHEMA.addressCountry, Literal(country)))
+        graph.add((place, SCHEMA.geo, geo))
+        graph.add((geo, RDF.type, SCHEMA.GeoCoordinates))
+        latitude = "145.2" if v % 89 == 0 else f"{45 + v % 5}.{v % 1000:03d}"
+        graph.add((geo, SCHEMA.latitude, Literal(latitude, datatype=XSD.decimal)))
+        graph.add((geo, SCHEMA.longitude, Literal(f"{v % 7}.5", datatype=XSD.decimal)))
+    for i in range(count):
+        event = URIRef(f"{BASE}/event/bench-{i}")
+        events.append(event)
+        day = 1 + i % 28
+        graph.add((event, RDF.type, TYPES[i % len(TYPES)]))
+        if i % 37:
+            graph.add((event, SCHEMA.name, Literal(f"Spectacle n° {i}", lang="fr")))
+        if i % 3:
+            graph.add((event, SCHEMA.description, Literal(f"Une soirée, la {i}e.", lang="fr")))
+        graph.add((event, SCHEMA.startDate,
+                   Literal(f"2027-03-{day:02d}T20:30:00+01:00", datatype=XSD.dateTime)))
+        end_hour = "19" if i % 53 == 0 else "22"
+        graph.add((event, SCHEMA.endDate,
+                   Literal(f"2027-03-{day:02d}T{end_hour}:30:00+01:00", datatype=XSD.dateTime)))
+        graph.add((event, SCHEMA.location, URIRef(f"{BASE}/place/salle-{i % venues}")))
+        graph.add((event, SCHEMA.eventStatus, SCHEMA.EventScheduled))
+        graph.add((event, SCHEMA.image, URIRef(f"https://img.example/{i}.jpg")))
+        graph.add((event, AFFICHE.discipline, DISCIPLINE.theatre))
+        performer = URIRef(f"{BASE}/person/artiste-{i % 300}")
+        graph.add((event, SCHEMA.performer, performer))
+        graph.add((performer, RDF.type, SCHEMA.Person))
+        graph.add((performer, SCHEMA.name, Literal(f"Artiste {i % 300}")))
+        offer = URIRef(f"{event}#offer")
+        graph.add((event, SCHEMA.offers, offer))
+        graph.add((offer, RDF.type, SCHEMA.Offer))
+        price = Literal("douze") if i % 71 == 0 else Literal(f"{10 + i % 20}.00", datatype=XSD.decimal)
+        graph.add((offer, SCHEMA.price, price))
+        graph.add((offer, SCHEMA.priceCurrency, Literal("EUR")))
+    return graph, events
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    graph, events = synthetic_feed(args.events)
+    print(f"{args.events} synthetic events, {len(graph)} triples")
+    reference, reference_s = timed(validate, graph, events, engine="pyshacl")
+    compiled, compiled_s = timed(validate, graph, events)
+    print(f"(a) pyshacl, whole graph in one call : {args.events / reference_s:10.0f} events/s "
+          f"({reference_s:.2f} s)")
+    print(f"(b) Affiche (compiled SPARQL, Oxigraph): {args.events / compiled_s:10.0f} events/s "
+          f"({compiled_s:.2f} s)")
+    print(f"ratio (b)/(a): {reference_s / compiled_s:.1f}x")
+    quarantined = sum(not r.publishable for r in compiled.values())
+    problems = sum(len(r.problems) for r in compiled.values())
+    print(f"{quarantined} events with a Violation, {problems} problems in all")
+    differing = [e for e in events if compiled[e].problems != reference[e].problems]
+    if differing:
+        print(f"MISMATCH: {len(differing)} events differ, e.g. {differing[0]}")
+        return 1
+    print("both paths found the same problems for every event")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

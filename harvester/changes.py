@@ -1,0 +1,243 @@
+"""The change log: every creation, update and removal of an event, kept as an immutable member.
+
+The log lives beside the store, in `DATA_DIR/changes.sqlite`, and never in a named graph of the
+store: queries without GRAPH see the union of all named graphs, so old versions and tombstones would
+show up there as events. It is append-only: one row per member, holding the event's description as
+N-Triples (empty for a removal). The feed (`/feed`) publishes these rows as an LDES.
+
+An event's description is what the harvest published about it (the event and the nodes it reaches:
+places, offers, addresses…) minus `affiche:harvestedAt`, which moves on every harvest and would
+otherwise make every harvest a new version of every event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Graph
+
+from ontology import AFFICHE
+from sparql.store import to_ox
+
+FILE_NAME = "changes.sqlite"
+KINDS = ("created", "updated", "removed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS members (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    page INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('created', 'updated', 'removed')),
+    timestamp TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ntriples TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS members_event ON members (event, seq);
+CREATE INDEX IF NOT EXISTS members_source ON members (source, seq);
+CREATE INDEX IF NOT EXISTS members_page ON members (page, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One immutable member of the feed: a version of an event, or its tombstone."""
+
+    seq: int
+    page: int
+    event: str
+    source: str
+    kind: str  # "created" | "updated" | "removed"
+    timestamp: str  # xsd:dateTime in UTC, milliseconds, strictly increasing from one harvest to the next
+    digest: str
+    ntriples: str
+
+    def graph(self) -> Graph:
+        """The event's description in this version (empty for a removal)."""
+        graph = Graph()
+        if self.ntriples:
+            graph.parse(data=self.ntriples, format="nt")
+        return graph
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the log stands: the last member's number and time (0 and None when empty)."""
+
+    seq: int
+    timestamp: str | None
+
+
+def canonical_descriptions(descriptions: dict[str, Graph]) -> dict[str, str]:
+    """Each description as sorted N-Triples, without `affiche:harvestedAt`, spelled as the store
+    spells it.
+
+    The store keeps values, not spellings (`"12.0"^^xsd:decimal` comes back as `"12"`): going
+    through the same encoding makes members spell every literal exactly as the dumps do. One
+    in-memory store holds the whole batch, one named graph per event.
+    """
+    canonical = ox.Store()
+    canonical.extend(
+        ox.Quad(to_ox(s), to_ox(p), to_ox(o), ox.NamedNode(iri))
+        for iri, graph in descriptions.items() for s, p, o in graph if p != AFFICHE.harvestedAt
+    )
+    out = {}
+    for iri in descriptions:
+        text = canonical.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.NamedNode(iri))
+        out[iri] = "".join(sorted(line + "\n" for line in text.decode("utf-8").splitlines() if line))
+    return out
+
+
+def without_harvest_time(graph: Graph) -> Graph:
+    out = Graph()
+    for triple in graph:
+        if triple[1] != AFFICHE.harvestedAt:
+            out.add(triple)
+    return out
+
+
+def _format_time(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class ChangeLog:
+    """The append-only log of members, in SQLite under the data directory."""
+
+    def __init__(self, directory: Path, *, page_size: int = 100) -> None:
+        self.path = Path(directory) / FILE_NAME
+        self.page_size = page_size
+
+    def _connect(self, create: bool = True) -> sqlite3.Connection:
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        if create:
+            connection.executescript(_SCHEMA)
+        return connection
+
+    def _rows(self, query: str, parameters: tuple = ()) -> list[tuple]:
+        """Reads never create the log (an event page asks it whether the event was removed)."""
+        if not self.path.exists():
+            return []
+        with closing(self._connect(create=False)) as connection:
+            return connection.execute(query, parameters).fetchall()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def record(self, source_id: str, descriptions: dict[str, Graph],
+               now: datetime | None = None) -> list[Member]:
+        """Compare one source's freshly published events with their latest members; append the
+        differences (created, updated, removed) as members sharing one timestamp, in one transaction.
+        """
+        fresh = {}
+        for iri, ntriples in canonical_descriptions(descriptions).items():
+            fresh[iri] = (hashlib.sha256(ntriples.encode("utf-8")).hexdigest(), ntriples)
+        with closing(self._connect()) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                latest = self._latest_of_source(connection, source_id)
+                changes = []
+                for iri in sorted(fresh):
+                    digest, ntriples = fresh[iri]
+                    before = latest.get(iri)
+                    if before is None or before[0] == "removed":
+                        changes.append((iri, "created", digest, ntriples))
+                    elif before[1] != digest:
+                        changes.append((iri, "updated", digest, ntriples))
+                for iri in sorted(latest):
+                    if iri not in fresh and latest[iri][0] != "removed":
+                        changes.append((iri, "removed", "", ""))
+                members = self._append(connection, source_id, changes, now)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return members
+
+    @staticmethod
+    def _latest_of_source(connection: sqlite3.Connection, source_id: str) -> dict[str, tuple[str, str]]:
+        rows = connection.execute(
+            "SELECT event, kind, digest FROM members WHERE seq IN "
+            "(SELECT MAX(seq) FROM members WHERE source = ? GROUP BY event)", (source_id,)
+        ).fetchall()
+        return {event: (kind, digest) for event, kind, digest in rows}
+
+    def _append(self, connection: sqlite3.Connection, source_id: str,
+                changes: list[tuple[str, str, str, str]], now: datetime | None) -> list[Member]:
+        if not changes:
+            return []
+        last = connection.execute(
+            "SELECT seq, page, timestamp FROM members ORDER BY seq DESC LIMIT 1").fetchone()
+        moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        if last is not None and moment <= _parse_time(last[2]):
+            # Time only moves forward in the feed, whatever the clock does: a client that read
+            # everything up to T can then ask for what came strictly after T.
+            moment = _parse_time(last[2]) + timedelta(milliseconds=1)
+        timestamp = _format_time(moment)
+        page = last[1] if last is not None else 0
+        on_page = connection.execute("SELECT COUNT(*) FROM members WHERE page = ?", (page,)).fetchone()[0]
+        members = []
+        for event, kind, digest, ntriples in changes:
+            if on_page >= self.page_size:
+                page, on_page = page + 1, 0
+            cursor = connection.execute(
+                "INSERT INTO members (page, event, source, kind, timestamp, digest, ntriples) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (page, event, source_id, kind, timestamp, digest, ntriples))
+            on_page += 1
+            members.append(Member(cursor.lastrowid, page, event, source_id, kind, timestamp, digest,
+                                  ntriples))
+        return members
+
+    # --- reading ---------------------------------------------------------------------------
+
+    _COLUMNS = "seq, page, event, source, kind, timestamp, digest, ntriples"
+
+    def removed_at(self, iri: str) -> str | None:
+        """When the event was removed, if its latest member is a removal; else None."""
+        rows = self._rows("SELECT kind, timestamp FROM members WHERE event = ? ORDER BY seq DESC LIMIT 1",
+                          (iri,))
+        if rows and rows[0][0] == "removed":
+            return rows[0][1]
+        return None
+
+    def position(self) -> Position:
+        rows = self._rows("SELECT seq, timestamp FROM members ORDER BY seq DESC LIMIT 1")
+        return Position(rows[0][0], rows[0][1]) if rows else Position(0, None)
+
+    def last_page(self) -> int:
+        """The newest page's number; page 0 exists even when the log is empty."""
+        rows = self._rows("SELECT MAX(page) FROM members")
+        return rows[0][0] if rows and rows[0][0] is not None else 0
+
+    def page(self, number: int) -> list[Member]:
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM members WHERE page = ? ORDER BY seq", (number,))
+        return [Member(*row) for row in rows]
+
+    def first_timestamp(self, page: int) -> str | None:
+        rows = self._rows("SELECT MIN(timestamp) FROM members WHERE page = ?", (page,))
+        return rows[0][0] if rows else None
+
+    def member(self, seq: int) -> Member | None:
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM members WHERE seq = ?", (seq,))
+        return Member(*rows[0]) if rows else None
+
+    def members_after(self, timestamp: str | None) -> list[Member]:
+        """Every member strictly after `timestamp` (all of them for None), oldest first."""
+        if timestamp is None:
+            rows = self._rows(f"SELECT {self._COLUMNS} FROM members ORDER BY seq")
+        else:
+            rows = self._rows(f"SELECT {self._COLUMNS} FROM members WHERE timestamp > ? ORDER BY seq",
+                              (timestamp,))
+        return [Member(*row) for row in rows]
