@@ -13,6 +13,9 @@ alternating, for `--seconds` each:
 - `event pages`: GET of `/event/{key}` for random keys (HTML with the embedded JSON-LD: one
   CONSTRUCT on the store, the view, the template).
 
+Then it times, once cold and once warm, the pages computed from the whole store (the agenda,
+`/calendar.ics`, `/sitemap.xml`, `/.well-known/void`).
+
 The load generator is `wrk` with a Lua script when installed (`apt-get install wrk`), otherwise
 Python (httpx, `--connections` concurrent clients). The figure that matters is the ratio
 event pages / static; the aim is at least 0.5.
@@ -73,6 +76,12 @@ def synthetic_nquads(events: int, seed: int = 5) -> bytes:
     rng = random.Random(seed)
     lines: list[str] = []
     graph = lambda i: f"{BASE}/graph/source-{i % SOURCES:02d}"  # noqa: E731
+    for i in range(SOURCES):  # as the pipeline writes them: the latest dct:modified dates the data
+        source, g = f"{BASE}/source/source-{i:02d}", graph(i)
+        lines += [_quad(source, RDF_TYPE, _iri(AFF + "Source"), g),
+                  _quad(source, "http://purl.org/dc/terms/title", _text(f"Source {i}"), g),
+                  _quad(source, "http://purl.org/dc/terms/modified",
+                        _text("2026-11-20T08:00:00+00:00", datatype=XSD + "dateTime"), g)]
     for i in range(PLACES):
         place, address, g = f"{BASE}/place/salle-{i}", f"{BASE}/place/salle-{i}#address", graph(i)
         lines += [_quad(place, RDF_TYPE, _iri(S + "Place"), g),
@@ -292,6 +301,14 @@ def main() -> None:
                     results[name].append(result)
                     print(f"  {name:12s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms"
                           f"  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}", flush=True)
+            print("\nwhole-store pages (first request computes, the next ones reuse it until the "
+                  "next harvest):")
+            for path in ("/", "/", "/?city=Lyon&discipline=music", "/?city=Lyon&discipline=music",
+                         "/calendar.ics", "/sitemap.xml", "/sitemap.xml", "/.well-known/void"):
+                began = time.perf_counter()
+                answer = httpx.get(base + path, headers={"Accept": "text/html"}, timeout=600)
+                print(f"  {path:32s} {answer.status_code} {len(answer.content):>10,} bytes "
+                      f"{(time.perf_counter() - began) * 1000:9.0f} ms", flush=True)
         finally:
             process.terminate()
             try:

@@ -96,6 +96,22 @@ def parse_filters(params: QueryParams) -> AgendaFilters:
     return AgendaFilters(start=start, end=end, city=city, discipline=discipline, text=text, free=free)
 
 
+FILTERS_MARK = "  # filters\n"
+
+
+def agenda_query(name: str, filters: AgendaFilters) -> str:
+    """agenda.rq or agenda_count.rq with one pattern file per active filter at `# filters`.
+
+    Inactive filters add nothing: a filter that is off costs nothing in the store."""
+    active = [("city", filters.city), ("discipline", filters.discipline), ("text", filters.text),
+              ("free", filters.free)]
+    patterns = "".join(load_query(f"agenda_filter_{part}") for part, on in active if on)
+    query = load_query(name)
+    if FILTERS_MARK not in query:
+        raise ValueError(f"{name}.rq has no '# filters' line")
+    return query.replace(FILTERS_MARK, patterns)
+
+
 def paged(query: str, limit: int, offset: int) -> str:
     """The query with LIMIT/OFFSET. SPARQL cannot bind them, so they are appended as text: both are
     integers computed from checked numbers (`int()` again here), never request text."""
@@ -107,12 +123,12 @@ def matching_events(store, filters: AgendaFilters, limit: int, offset: int = 0) 
 
     Paging happens in the store: at 100,000 events, bringing every match back to Python to slice
     it costs seconds."""
-    rows = store.select(paged(load_query("agenda"), limit, offset), filters.bindings())
+    rows = store.select(paged(agenda_query("agenda", filters), limit, offset), filters.bindings())
     return [row["event"] for row in rows]
 
 
 def count_events(store, filters: AgendaFilters) -> int:
-    rows = store.select(load_query("agenda_count"), filters.bindings())
+    rows = store.select(agenda_query("agenda_count", filters), filters.bindings())
     return int(rows[0]["count"].toPython()) if rows else 0
 
 

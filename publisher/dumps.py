@@ -64,18 +64,18 @@ class _Planned:
 
     name: str
     write: Callable[[IO[bytes]], None]
-    triples: int
+    graphs: list[str]  # whose triples it holds (their counts make its triple count)
     licenses: list[str]
     source: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class SourceGraph:
     id: str
     graph: str
     title: str | None
     license: str | None
-    triples: int
+    triples: int = 0  # counted while its file is written
 
 
 def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = None,
@@ -86,22 +86,24 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
     # (a harvest loads its graph before it records its members), so replaying from it is exact.
     position = changes.position() if changes is not None else None
     sources = source_graphs(store)
-    total = sum(s.triples for s in sources)
+    every = [s.graph for s in sources]
     licenses = sorted({s.license for s in sources if s.license})
     plan = [
-        _Planned(NQUADS, store.dump_nquads, total, licenses),
-        _Planned(NTRIPLES, lambda out: _each_graph(store, sources, "nt", out), total, licenses),
-        _Planned(TURTLE, lambda out: _each_graph(store, sources, "turtle", out), total, licenses),
-        *(_Planned(f"source-{s.id}.nq.gz", _one_graph_as_nquads(store, s.graph), s.triples,
+        # one file per source first: counting its lines counts the source's triples
+        *(_Planned(f"source-{s.id}.nq.gz", _one_graph_as_nquads(store, s), [s.graph],
                    [s.license] if s.license else [], s.id) for s in sources),
+        _Planned(NQUADS, store.dump_nquads, every, licenses),
+        _Planned(NTRIPLES, lambda out: _each_graph(store, sources, "nt", out), every, licenses),
+        _Planned(TURTLE, lambda out: _each_graph(store, sources, "turtle", out), every, licenses),
         # JSON-LD is converted from the N-Quads just written, quad by quad, not from the store.
-        _Planned(JSONLD, lambda out: _nquads_to_jsonld(written[NQUADS], out), total, licenses),
+        _Planned(JSONLD, lambda out: _nquads_to_jsonld(written[NQUADS], out), every, licenses),
     ]
     written: dict[str, Path] = {}
     try:
         for planned in plan:
             written[planned.name] = _write_gzip(dumps_dir / planned.name, planned.write)
-        entries = {p.name: _entry(written[p.name], p) for p in plan}
+        counts = {s.graph: s.triples for s in sources}
+        entries = {p.name: _entry(written[p.name], p, sum(counts[g] for g in p.graphs)) for p in plan}
         for name, temporary in written.items():
             temporary.replace(dumps_dir / name)
         written.clear()
@@ -122,20 +124,22 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
 
 
 def source_graphs(store: Store) -> list[SourceGraph]:
-    """The named graphs of the store, with their size and their source's title and licence."""
-    rows = store.select(load_query("dump_graphs"))
-    found: dict[str, SourceGraph] = {}
-    for row in rows:
-        graph = str(row["graph"])
-        if graph in found and found[graph].license:
+    """The named graphs of the store, with their source's title and licence."""
+    found = {graph: SourceGraph(id=_graph_id(graph), graph=graph, title=None, license=None)
+             for graph in store.graphs()}
+    for row in store.select(load_query("dump_graphs")):
+        graph = found.get(str(row["graph"]))
+        if graph is None:
             continue
-        found[graph] = SourceGraph(
-            id=graph.rstrip("/").rsplit("/", 1)[-1], graph=graph,
-            title=str(row["title"]) if "title" in row else None,
-            license=str(row["license"]) if "license" in row else None,
-            triples=int(row["triples"]),
-        )
+        if "title" in row and graph.title is None:
+            graph.title = str(row["title"])
+        if "license" in row and graph.license is None:
+            graph.license = str(row["license"])
     return sorted(found.values(), key=lambda s: s.graph)
+
+
+def _graph_id(graph_iri: str) -> str:
+    return graph_iri.rstrip("/").rsplit("/", 1)[-1]
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -177,10 +181,11 @@ def _each_graph(store: Store, sources: list[SourceGraph], rdf_format: str, out: 
 
 
 class _NamingWriter:
-    """Turns the N-Triples written into it into N-Quads of one graph, line by line."""
+    """Turns the N-Triples written into it into N-Quads of one graph, line by line, counting them."""
 
     def __init__(self, out: IO[bytes], graph_iri: str) -> None:
         self._out, self._suffix, self._pending = out, f" <{graph_iri}> .\n".encode(), b""
+        self.lines = 0
 
     def write(self, data: bytes) -> int:
         lines = (self._pending + bytes(data)).split(b"\n")
@@ -194,6 +199,7 @@ class _NamingWriter:
         if line and not line.startswith(b"#"):
             assert line.endswith(b"."), line
             self._out.write(line[:-1].rstrip() + self._suffix)
+            self.lines += 1
 
     def close(self) -> None:
         self._line(self._pending)
@@ -203,11 +209,12 @@ class _NamingWriter:
         pass
 
 
-def _one_graph_as_nquads(store: Store, graph_iri: str) -> Callable[[IO[bytes]], None]:
+def _one_graph_as_nquads(store: Store, source: SourceGraph) -> Callable[[IO[bytes]], None]:
     def write(out: IO[bytes]) -> None:
-        writer = _NamingWriter(out, graph_iri)
-        store.dump_graph(writer, graph_iri, "nt")
+        writer = _NamingWriter(out, source.graph)
+        store.dump_graph(writer, source.graph, "nt")
         writer.close()
+        source.triples = writer.lines
     return write
 
 
@@ -216,8 +223,8 @@ def _nquads_to_jsonld(nquads_gz: Path, out: IO[bytes]) -> None:
         ox.serialize(ox.parse(source, ox.RdfFormat.N_QUADS), out, ox.RdfFormat.JSON_LD)
 
 
-def _entry(path: Path, planned: _Planned) -> dict:
-    return {"size": path.stat().st_size, "sha256": _sha256(path), "triples": planned.triples,
+def _entry(path: Path, planned: _Planned, triples: int) -> dict:
+    return {"size": path.stat().st_size, "sha256": _sha256(path), "triples": triples,
             "licenses": planned.licenses, "source": planned.source}
 
 

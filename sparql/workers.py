@@ -88,6 +88,9 @@ class Worker:
         child.close()
         self.ready = False
         self.snapshot: str | None = None
+        # close() (the app stopping) and a query thread's _replace() may kill the same worker at
+        # once; closing the pipe twice concurrently would close a reused file descriptor.
+        self._kill_lock = threading.Lock()
 
     def wait_ready(self, timeout_s: float) -> None:
         if self.ready:
@@ -106,10 +109,12 @@ class Worker:
         self.kill()
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=10)
-        self.conn.close()
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(timeout=10)
+            if not self.conn.closed:
+                self.conn.close()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from rdflib import URIRef
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from harvester.fetch import Fetched, FetchError, fetch_url
+from harvester.fetch import Fetched, FetchError, FetchPolicy, fetch_url
 from harvester.formats import ParseError, formats
 from harvester.pipeline import Checked, check_bytes
 from harvester.sources import Source
@@ -154,13 +154,17 @@ def _validate(wanted: CheckRequest) -> None:
 # --- checking ------------------------------------------------------------------------------------
 
 
-def fetched_input(request: Request, wanted: CheckRequest) -> Fetched:
-    """The bytes to check; a URL goes through the harvester's guarded client, capped lower."""
+def check_policy(settings) -> FetchPolicy:
+    """The harvester's policy (private addresses, time, triples and events caps), with the
+    checker's own, lower byte cap."""
     from ..cli import fetch_policy
 
-    settings = request.app.state.settings
+    return replace(fetch_policy(settings), max_bytes=settings.check_max_bytes)
+
+
+def fetched_input(wanted: CheckRequest, policy: FetchPolicy) -> Fetched:
+    """The bytes to check; a URL goes through the harvester's guarded client."""
     if wanted.url is not None:
-        policy = replace(fetch_policy(settings), max_bytes=settings.check_max_bytes)
         try:
             return fetch_url(wanted.url, policy)
         except FetchError as exc:
@@ -172,11 +176,12 @@ def fetched_input(request: Request, wanted: CheckRequest) -> Fetched:
 
 def run_check(request: Request, wanted: CheckRequest) -> CheckOutcome:
     settings = request.app.state.settings
-    fetched = fetched_input(request, wanted)
+    policy = check_policy(settings)
+    fetched = fetched_input(wanted, policy)
     source = Source(id="check", name="check", url=wanted.url, format=wanted.format,
                     language=wanted.language, timezone=wanted.timezone)
     try:
-        checked = check_bytes(fetched, source, settings.base_url, wanted.format)
+        checked = check_bytes(fetched, source, settings.base_url, wanted.format, policy=policy)
     except ParseError as exc:
         raise BadRequest(str(exc)) from exc
     jsonld = {}

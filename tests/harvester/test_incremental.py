@@ -115,3 +115,15 @@ def test_same_bytes_read_with_another_timezone_are_harvested_again(site_server, 
     report = harvest(moved, store, BASE, None, local_policy, history=history)
     assert not report.unchanged and store.writes == 2
     assert harvest(moved, store, BASE, None, local_policy, history=history).unchanged
+
+
+def test_crawled_sites_are_always_harvested_in_full(site_server, local_policy, tmp_path) -> None:
+    source = Source(id="cirque", name="Cirque", url=site_server.base + "/sitemap_index.xml",
+                    format="sitemap")
+    store = CountingStore(None)
+    history = FeedHistory(tmp_path / "harvest", source.id)
+    first = harvest(source, store, BASE, None, local_policy, history=history)
+    second = harvest(source, store, BASE, None, local_policy, history=history)
+    assert first.summary["published"] == second.summary["published"] == 2
+    assert not second.unchanged and store.writes == 2
+    assert second.archive.endswith(".xml")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -634,3 +634,26 @@ async def test_unknown_terms_are_404(site, path):
 async def test_shapes_are_served(site):
     response = await site.get("/shapes.ttl")
     assert isomorphic(Graph().parse(data=response.content, format="turtle"), shapes_graph())
+
+
+async def test_a_new_harvest_shows_at_once_despite_the_agenda_cache(tmp_path):
+    """Listings are kept until the data changes: a harvest (a newer dct:modified) shows through."""
+    store = EmbeddedStore(None)
+    graph = agenda_graph()
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+    async with make_client(store, tmp_path) as http:
+        before = listed(html(await http.get("/")))
+        assert listed(html(await http.get("/"))) == before == FUTURE
+        source = URIRef(f"{BASE}/source/agenda-fictif")
+        graph.set((source, DCTERMS.modified, dt("2026-11-03T09:15:30+00:00")))
+        extra = e("fanfare-namur")
+        graph.add((extra, RDF.type, SCHEMA.Event))
+        graph.add((extra, SCHEMA.name, Literal("Fanfare des Bateliers", lang="fr")))
+        graph.add((extra, SCHEMA.startDate, dt("2027-03-01T15:00:00+01:00")))
+        store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+        after = listed(html(await http.get("/")))
+        calendar = vevents(await http.get("/calendar.ics"))
+        sitemap = (await http.get("/sitemap.xml")).text
+    assert after == ["fanfare-namur", *FUTURE]
+    assert str(extra) in calendar
+    assert str(extra) in sitemap
