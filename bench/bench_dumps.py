@@ -158,7 +158,7 @@ def change_log(data_dir: Path, changed: float) -> dict[str, float]:
 
 def feed_page(data_dir: Path) -> tuple[float, float]:
     from harvester.changes import ChangeLog
-    from publisher.routes.feed import build_page, feed_response  # noqa: F401
+    from publisher.routes.feed import build_page
 
     log = ChangeLog(data_dir / "bench-log", page_size=100)
     rounds = 20

@@ -26,7 +26,6 @@ from ontology import AFFICHE
 from sparql.store import to_ox
 
 FILE_NAME = "changes.sqlite"
-KINDS = ("created", "updated", "removed")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS members (
