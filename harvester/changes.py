@@ -164,6 +164,21 @@ class ChangeLog:
                 raise
         return members
 
+    def withdraw(self, source_id: str, iris: list[str], now: datetime | None = None) -> list[Member]:
+        """Tombstones for events their organiser withdrew (those not already removed)."""
+        with closing(self._connect()) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                latest = self._latest_of_source(connection, source_id)
+                changes = [(iri, "removed", "", "") for iri in sorted(set(iris))
+                           if iri in latest and latest[iri][0] != "removed"]
+                members = self._append(connection, source_id, changes, now)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return members
+
     @staticmethod
     def _latest_of_source(connection: sqlite3.Connection, source_id: str) -> dict[str, tuple[str, str]]:
         rows = connection.execute(

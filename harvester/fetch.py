@@ -37,6 +37,7 @@ class FetchPolicy:
     max_triples: int = 2_000_000  # what one feed may bring once parsed (checked by the pipeline)
     max_events: int = 50_000
     recurrence_days: int = 548  # how far ahead recurring events are expanded (iCalendar RRULE…)
+    max_loss: float = 0.5  # share of published events a harvest may lose before it is held back
 
 
 @dataclass(frozen=True)

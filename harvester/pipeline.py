@@ -223,12 +223,13 @@ def source_description(source: Source, base_url: str, harvested_at: str) -> Grap
 
 def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | None = None,
             policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
-            history: FeedHistory | None = None) -> Report:
+            history: FeedHistory | None = None, withheld: frozenset[str] = frozenset()) -> Report:
     """Harvest one source into its named graph; on any read error, the published data stays.
 
     With a change log, every event created, updated or removed by this harvest becomes a member.
     With a feed history (harvester/incremental.py), an unchanged feed is neither parsed nor
-    written, and the bytes received are archived.
+    written, and the bytes received are archived. Events in `withheld` (withdrawn by their
+    organiser) are left out of the published graph and of the report, whatever the feed says.
     """
     started = _now()
     incoming, archived = None, None
@@ -250,12 +251,19 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
                         started_at=started.isoformat(), finished_at=_now().isoformat(),
                         error=f"{exc} — the previously published data is kept", archive=archived)
     else:
+        if withheld:
+            checked = withhold(checked, withheld)
         report = checked.report
         report.archive = archived
         graph_iri = identity.graph_iri(base_url, source.id)
-        if not report.events and _published_event_count(store, graph_iri):
+        previous = _published_event_count(store, graph_iri)
+        if not report.events and previous:
             report.error = ("the feed now holds no event at all; the previously published events "
                             "are kept until the feed has events again")
+        elif lost := _excessive_loss(previous, checked.published, policy.max_loss):
+            report.error = (f"the feed would remove {lost} of the {previous} published events "
+                            f"(over the allowed share of {policy.max_loss:.0%}); the previously "
+                            "published events are kept until the feed has them again")
         else:
             graph = checked.published + source_description(source, base_url, report.started_at)
             store.replace_graph(graph_iri, graph)
@@ -266,6 +274,32 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
     if reports_dir is not None:
         save_report(report, reports_dir, checked.quarantined if report.error is None else {})
     return report
+
+
+def _excessive_loss(previous: int, published: Graph, max_loss: float) -> int:
+    """How many published events this harvest would remove, when that is over the allowed share.
+
+    Counted like `count_events_in_graph` (anything with a start date), so both sides agree.
+    """
+    now = len(set(published.subjects(SCHEMA.startDate, None)))
+    lost = previous - now
+    return lost if previous and lost > 0 and lost > previous * max_loss else 0
+
+
+def withhold(checked: Checked, withheld: frozenset[str]) -> Checked:
+    """The same check without the events their organiser withdrew (they stay withdrawn)."""
+    kept = [e for e in checked.report.events if e.iri not in withheld]
+    left_out = len(checked.report.events) - len(kept)
+    if not left_out:
+        return checked
+    every = frozenset(URIRef(e.iri) for e in checked.report.events)
+    published = describe(checked.published, [URIRef(e.iri) for e in kept if e.status == "published"],
+                         stop=every)
+    checked.report.events = kept
+    checked.report.feed_problems.append(ParseProblem(
+        where="withdrawal", message=f"{left_out} event(s) withdrawn by the organiser are left out"))
+    quarantined = {iri: g for iri, g in checked.quarantined.items() if iri not in withheld}
+    return Checked(report=checked.report, published=published, quarantined=quarantined)
 
 
 def event_descriptions(published: Graph, report: Report) -> dict[str, Graph]:

@@ -16,9 +16,10 @@ from sparql.workers import start_public_runner
 
 from .errors import install_handlers
 from .http_cache import ConditionalMiddleware, HeadMiddleware
-from .routes import calendar, check, dumps, feed, pages, sitemap, sources, vocabulary, void
+from .routes import api, calendar, check, dumps, feed, pages, sitemap, sources, stats, vocabulary, void
 from .settings import Settings
 from .templating import make_templates
+from .usage import UsageCounter, UsageMiddleware
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -34,7 +35,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.sparql_runner = start_public_runner(
             app.state.store, settings.data_dir / "sparql-snapshots",
             processes=settings.sparql_max_concurrent, timeout_s=settings.sparql_timeout_s)
+        # Scheduled harvests and API jobs run here, beside the store (publisher.jobs).
+        app.state.scheduler = api.start_scheduler(app)
         yield
+        api.stop_jobs(app)
+        app.state.usage.flush()
         app.state.sparql_runner.close()
         app.state.sparql_runner = None
         if owned:
@@ -47,10 +52,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.sparql_runner = None
     app.state.templates = make_templates()
+    app.state.usage = UsageCounter(settings.data_dir)
     install_handlers(app)
     app.include_router(pages.router)
     app.include_router(sources.router)
     app.include_router(check.router)
+    app.include_router(api.router)
+    app.include_router(stats.router)
     app.include_router(dumps.router)
     app.include_router(feed.router)
     app.include_router(sitemap.router)
@@ -70,6 +78,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ))
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     # Outermost last: HEAD is a GET without its body, gzip, then ETag/304 on the plain answer.
+    app.add_middleware(UsageMiddleware, counter=app.state.usage)
     app.add_middleware(ConditionalMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     app.add_middleware(HeadMiddleware)

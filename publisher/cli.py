@@ -21,6 +21,8 @@ from harvester.sources import Source, SourceConfigError, load_sources
 from shapes import LANGUAGES, SEVERITY_ORDER
 from sparql.store import StoreError, open_store
 
+from .accounts import registered_sources, withheld_events
+from .cli_organisers import add_account_commands, cmd_harvest_due
 from .dumps import NQUADS, write_dumps
 from .settings import Settings, load_settings
 
@@ -36,7 +38,8 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
                        allow_hosts=frozenset(settings.fetch_allow_hosts),
                        crawl_delay_s=settings.crawl_delay_s, crawl_max_pages=settings.crawl_max_pages,
                        max_triples=settings.harvest_max_triples, max_events=settings.harvest_max_events,
-                       recurrence_days=settings.harvest_recurrence_days)
+                       recurrence_days=settings.harvest_recurrence_days,
+                       max_loss=settings.harvest_max_loss)
 
 
 # --- harvest --------------------------------------------------------------------------------
@@ -77,7 +80,8 @@ def harvest_sources(settings: Settings, sources: list[Source], show_progress: bo
                 progress(index, len(sources), source.id)
             history = FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
             reports.append(harvest(source, store, settings.base_url, settings.reports_dir,
-                                   fetch_policy(settings), changes=changes, history=history))
+                                   fetch_policy(settings), changes=changes, history=history,
+                                   withheld=withheld_events(settings.data_dir, source.id)))
         if show_progress:
             progress(len(sources), len(sources), "done")
         store.flush()
@@ -88,22 +92,29 @@ def harvest_sources(settings: Settings, sources: list[Source], show_progress: bo
         store.close()
 
 
-def select_sources(config: Path, wanted: list[str]) -> list[Source]:
-    sources = load_sources(config)
+def select_sources(config: Path | None, wanted: list[str],
+                   registered: list[Source] = ()) -> list[Source]:
+    """The TOML file's sources and those organisers registered through /api/ (all, or `wanted`)."""
+    sources = (load_sources(config) if config is not None else []) + list(registered)
     if not wanted:
         return sources
     known = {s.id: s for s in sources}
     missing = [w for w in wanted if w not in known]
     if missing:
-        raise SourceConfigError(f"{config}: no source with id {', '.join(missing)}")
+        raise SourceConfigError(f"{config or 'registry'}: no source with id {', '.join(missing)}")
     return [known[w] for w in wanted]
 
 
 def cmd_harvest(args, settings: Settings) -> int:
+    if args.due:
+        return cmd_harvest_due(settings)
     config = args.config or settings.config
-    if config is None:
-        raise SourceConfigError("no sources: give --config FILE or set AFFICHE_CONFIG")
-    reports = harvest_sources(settings, select_sources(Path(config), args.source_ids))
+    registered = registered_sources(settings.data_dir)
+    if config is None and not registered:
+        raise SourceConfigError("no sources: give --config FILE, set AFFICHE_CONFIG, or register "
+                                "sources through the organiser API")
+    reports = harvest_sources(settings, select_sources(Path(config) if config else None,
+                                                       args.source_ids, registered))
     print_summary(reports)
     return 1 if any(r.error for r in reports) else 0
 
@@ -233,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     harvest_cmd = commands.add_parser("harvest", help="harvest the sources of a TOML file")
     harvest_cmd.add_argument("--config", help="TOML file with [[source]] tables (default AFFICHE_CONFIG)")
     harvest_cmd.add_argument("source_ids", nargs="*", metavar="SOURCE_ID", help="only these sources")
+    harvest_cmd.add_argument("--due", action="store_true",
+                             help="only the registered sources whose schedule says they are due "
+                                  "(for cron), as jobs")
     harvest_cmd.set_defaults(handler=cmd_harvest)
 
     format_names = sorted(formats())
@@ -260,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     dump = commands.add_parser("dump", help="write the bulk dumps")
     dump.add_argument("--out", help="directory (default: DATA_DIR/dumps)")
     dump.set_defaults(handler=cmd_dump)
+    add_account_commands(commands)
     return root
 
 

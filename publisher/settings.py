@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         548, ge=1, le=3660, description="How many days ahead recurring events (iCalendar RRULE/RDATE) "
         "are expanded into occurrences (548: 18 months).",
     )
+    harvest_max_loss: float = Field(
+        0.5, ge=0, le=1, description="Share of a source's published events a harvest may lose at "
+        "once; a feed losing more is held back (the last good data stays published, the report "
+        "says so). 1: never held back.",
+    )
     harvest_archive_keep: int = Field(
         10, ge=1, description="Raw copies of each source's feed kept under DATA_DIR/harvest/ "
         "(the newest), so a report can point at what the organiser sent.",
@@ -133,6 +138,22 @@ class Settings(BaseSettings):
     feed_page_size: int = Field(
         100, ge=1, le=10_000, description="Members per page of the /feed change feed (pages "
         "already written keep their size).",
+    )
+    api_max_upload_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest file or JSON-LD document an organiser may "
+        "push through /api/sources/{id}/upload or /jsonld, in bytes; 413 beyond.",
+    )
+    schedule_min_minutes: int = Field(
+        60, ge=1, description="Shortest harvest interval an organiser may ask for a source, in "
+        "minutes; a more frequent schedule is refused with 422.",
+    )
+    jobs_max_concurrent: int = Field(
+        2, ge=1, description="Most harvest jobs (API-triggered or scheduled) running at once in "
+        "`affiche serve`; one source never has two at once.",
+    )
+    scheduler_poll_s: float = Field(
+        30.0, ge=0, description="Seconds between two looks for due scheduled harvests in "
+        "`affiche serve`; 0: no background scheduling (use `affiche harvest --due` from cron).",
     )
 
     @field_validator("base_url")

@@ -143,7 +143,9 @@ def test_a_local_time_always_gets_the_zones_offset_and_keeps_its_wall_clock(mome
     assert value.datatype == XSD.dateTime
     parsed = datetime.fromisoformat(str(value))
     assert parsed.replace(tzinfo=None) == moment.replace(microsecond=0)
-    assert parsed.utcoffset() == moment.replace(tzinfo=ZoneInfo(zone)).utcoffset()
+    # The written time carries no fold: in the autumn overlap (and the spring gap) it means the
+    # first reading, as datetime.fromisoformat gives it.
+    assert parsed.utcoffset() == moment.replace(fold=0, tzinfo=ZoneInfo(zone)).utcoffset()
 
 
 @given(day=st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)), zone=ZONES)

@@ -1,0 +1,498 @@
+"""The organiser API under `/api/`: sources, pushes, harvest jobs and withdrawal, with tokens.
+
+Every route needs `Authorization: Bearer {token}` (`affiche tokens issue`). An organiser's token
+acts on that organiser's sources only: another organiser's source answers 404, exactly as one that
+does not exist, so a token never learns what others registered. Operator tokens act on every
+registered source and manage organisers. Refusals (a bad token, a schedule too frequent, a private
+address, an oversized push) change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from harvester import identity
+from harvester.fetch import FetchError, check_address
+from harvester.formats import formats
+from harvester.sources import SOURCE_ID
+from shapes import LANGUAGES
+from sparql.errors import BadRequest, Forbidden, HTTPProblem, NotFound, PayloadTooLarge
+
+from ..accounts import AccountError, Accounts, Principal, RegisteredSource, now_iso
+from ..jobs import Job, JobRunner, Scheduler
+from ..withdrawal import drop_event, drop_source, event_in_source
+
+router = APIRouter(prefix="/api", tags=["organisers"])
+bearer = HTTPBearer(auto_error=False, description="A token from `affiche tokens issue`.")
+_FORM_OVERHEAD = 64 * 1024
+_RUNNER_LOCK = threading.Lock()
+
+LICENSES = {
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "etalab-2.0": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
+}
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+class Unauthorized(HTTPProblem):
+    status, title = 401, "Unauthorized"
+
+
+class Conflict(HTTPProblem):
+    status, title = 409, "Conflict"
+
+
+class Unprocessable(HTTPProblem):
+    status, title = 422, "Unprocessable content"
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+class Me(BaseModel):
+    role: str = Field(description="`operator` or `organiser`")
+    organiser: str | None = Field(None, description="the organiser the token acts for")
+
+
+class OrganiserIn(BaseModel):
+    id: str = Field(pattern=SOURCE_ID.pattern, description="lower-case letters, digits, dashes")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class OrganiserOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+
+
+class SourceIn(BaseModel):
+    id: str = Field(pattern=SOURCE_ID.pattern, description="lower-case letters, digits, dashes; "
+                    "it becomes part of the URLs (`/source/{id}`, `/graph/{id}`)")
+    name: str = Field(min_length=1, max_length=200)
+    url: str | None = Field(None, description="the feed's http(s) URL; none for a source fed "
+                            "only by pushes (upload, JSON-LD)")
+    format: str | None = Field(None, description="feed format; detected when absent")
+    language: str = Field("fr", description="language of untagged text")
+    timezone: str = Field("Europe/Paris", description="IANA zone for times without offset")
+    license: str | None = Field(None, description="a licence URL, or one of: " + ", ".join(LICENSES))
+    schedule: str | None = Field(None, description="harvest interval as an ISO 8601 duration "
+                                 "(`PT6H`, `P1D`); none: harvested only when asked")
+    organiser: str | None = Field(None, description="operators only: the organiser it belongs to")
+
+
+class SourceOut(BaseModel):
+    id: str
+    organiser: str
+    name: str
+    url: str | None
+    format: str | None
+    language: str
+    timezone: str
+    license: str | None
+    schedule_minutes: int | None
+    created_at: str
+    withdrawn_at: str | None
+    page: str = Field(description="the public page with the last harvest's report")
+
+
+class JobOut(BaseModel):
+    id: str
+    url: str
+    source: str
+    trigger: str
+    state: str = Field(description="queued, running, done, failed or interrupted")
+    progress: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    report: dict | None = Field(description="when finished: the same report as `affiche check "
+                                "--json` (summary, score, events and their problems)")
+
+
+class UsageDay(BaseModel):
+    day: str
+    page_human: int = Field(description="event pages viewed by people")
+    page_crawler: int = Field(description="event pages fetched by crawlers (search engines…)")
+    jsonld: int = Field(description="events fetched as JSON-LD")
+    rdf: int = Field(description="events fetched as Turtle, N-Triples or RDF/XML")
+    dump: int = Field(description="downloads of the source's dump")
+
+
+class Usage(BaseModel):
+    source: str
+    days: list[UsageDay]
+    totals: dict[str, int]
+
+
+class Withdrawn(BaseModel):
+    withdrawn: str = Field(description="the IRI taken out of the published data")
+    removals: int = Field(description="tombstones added to the change feed")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def accounts(request: Request) -> Accounts:
+    return Accounts(request.app.state.settings.data_dir)
+
+
+def principal(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Principal:
+    challenge = {"WWW-Authenticate": 'Bearer realm="affiche"'}
+    if credentials is None:
+        raise Unauthorized("this API needs a token: send `Authorization: Bearer TOKEN`", challenge)
+    found = accounts(request).authenticate(credentials.credentials)
+    if found is None:
+        raise Unauthorized("the token is invalid or revoked",
+                           {"WWW-Authenticate": 'Bearer realm="affiche", error="invalid_token"'})
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def operator_only(who: Principal) -> None:
+    if not who.is_operator:
+        raise Forbidden("this needs an operator token")
+
+
+def owned_source(request: Request, who: Principal, source_id: str) -> RegisteredSource:
+    """The source if the caller may act on it; else 404, whether it exists or not."""
+    source = accounts(request).source(source_id)
+    if source is None or not (who.is_operator or source.organiser == who.organiser):
+        raise NotFound(f"you have no source {source_id!r}")
+    return source
+
+
+def job_runner(request: Request) -> JobRunner:
+    """The app's runner, made on first use (it needs the store the lifespan opened)."""
+    from ..cli import fetch_policy  # the cli owns the settings → fetch policy mapping
+
+    state = request.app.state
+    with _RUNNER_LOCK:
+        if getattr(state, "jobs", None) is None:
+            settings = state.settings
+            state.jobs = JobRunner(settings, state.store, fetch_policy(settings),
+                                   settings.jobs_max_concurrent)
+    return state.jobs
+
+
+def start_scheduler(app) -> Scheduler | None:
+    """`affiche serve`: look for due harvests in the background (unless the setting says 0)."""
+    settings = app.state.settings
+    if settings.scheduler_poll_s <= 0:
+        return None
+    from ..cli import fetch_policy
+
+    app.state.jobs = JobRunner(settings, app.state.store, fetch_policy(settings),
+                               settings.jobs_max_concurrent)
+    return Scheduler(app.state.jobs, settings.scheduler_poll_s).start()
+
+
+def stop_jobs(app) -> None:
+    scheduler = getattr(app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.stop()
+    runner = getattr(app.state, "jobs", None)
+    if runner is not None:
+        runner.close()
+    app.state.scheduler = app.state.jobs = None
+
+
+def source_out(request: Request, source: RegisteredSource) -> SourceOut:
+    base = request.app.state.settings.base_url
+    return SourceOut(**{k: getattr(source, k) for k in SourceOut.model_fields if k != "page"},
+                     page=f"{base}/source/{source.id}")
+
+
+def job_out(request: Request, job: Job) -> JobOut:
+    return JobOut(url=f"{request.app.state.settings.base_url}/api/jobs/{job.id}", **job.to_json())
+
+
+def accepted(request: Request, job: Job) -> JSONResponse:
+    body = job_out(request, job)
+    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.url})
+
+
+def schedule_minutes(schedule: str | None, minimum: int) -> int | None:
+    if schedule is None:
+        return None
+    match = _DURATION.match(schedule)
+    if not match or schedule in ("P", "PT") or schedule.endswith("T"):
+        raise BadRequest(f"schedule {schedule!r}: give an ISO 8601 duration such as PT6H or P1D")
+    days, hours, minutes = (int(x or 0) for x in match.groups())
+    total = days * 1440 + hours * 60 + minutes
+    if total < minimum:
+        raise Unprocessable(f"schedule {schedule}: every {total} minutes is more often than "
+                            f"allowed here (at most every {minimum} minutes)")
+    return total
+
+
+def checked_source(request: Request, who: Principal, wanted: SourceIn) -> RegisteredSource:
+    """Everything about a new source that can be refused, refused before anything is stored."""
+    settings = request.app.state.settings
+    if wanted.organiser is not None and not who.is_operator:
+        raise Forbidden("only operators register sources for another organiser")
+    organiser = wanted.organiser if who.is_operator else who.organiser
+    if organiser is None:
+        raise BadRequest("an operator registering a source names its `organiser`")
+    if not accounts(request).organiser_exists(organiser):
+        raise Unprocessable(f"no organiser {organiser!r}")
+    if wanted.format is not None and wanted.format not in formats():
+        raise BadRequest(f"unknown format {wanted.format!r}; use one of: {', '.join(sorted(formats()))}")
+    if wanted.language not in LANGUAGES:
+        raise BadRequest(f"language must be one of: {', '.join(LANGUAGES)}")
+    try:
+        ZoneInfo(wanted.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadRequest(f"unknown time zone {wanted.timezone!r}") from exc
+    license = LICENSES.get(wanted.license or "", wanted.license)
+    if license is not None and not license.startswith(("http://", "https://")):
+        raise BadRequest(f"license {wanted.license!r}: a URL, or one of {', '.join(LICENSES)}")
+    minutes = schedule_minutes(wanted.schedule, settings.schedule_min_minutes)
+    if wanted.url is not None:
+        from ..cli import fetch_policy
+
+        try:
+            check_address(wanted.url, fetch_policy(settings))
+        except FetchError as exc:
+            raise Unprocessable(str(exc)) from exc
+    if minutes is not None and wanted.url is None:
+        raise Unprocessable("a schedule needs a `url` to harvest; pushed sources are harvested "
+                            "on each push")
+    return RegisteredSource(id=wanted.id, organiser=organiser, name=wanted.name, url=wanted.url,
+                            upload=None, format=wanted.format, language=wanted.language,
+                            timezone=wanted.timezone, license=license, schedule_minutes=minutes,
+                            created_at=now_iso(), withdrawn_at=None)
+
+
+def id_taken_elsewhere(request: Request, source_id: str) -> bool:
+    """A TOML source (declared, or already harvested) has the id."""
+    settings = request.app.state.settings
+    graph = identity.graph_iri(settings.base_url, source_id)
+    if graph in request.app.state.store.graphs():
+        return True
+    if settings.config is not None and Path(settings.config).exists():
+        from harvester.sources import SourceConfigError, load_sources
+
+        try:
+            return any(s.id == source_id for s in load_sources(Path(settings.config)))
+        except SourceConfigError:
+            return False
+    return False
+
+
+def live(source: RegisteredSource) -> None:
+    if source.withdrawn_at is not None:
+        raise Conflict(f"source {source.id!r} was withdrawn on {source.withdrawn_at}")
+
+
+async def capped_body(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap + _FORM_OVERHEAD:
+        raise PayloadTooLarge(f"{declared} bytes sent; pushes are at most {cap} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            raise PayloadTooLarge(f"the document is over the limit of {cap} bytes")
+    return bytes(body)
+
+
+def store_push(request: Request, source: RegisteredSource, content: bytes, suffix: str) -> Path:
+    """Keep the pushed bytes under DATA_DIR/uploads/{source}/ (the newest three)."""
+    directory = request.app.state.settings.data_dir / "uploads" / source.id
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    path = directory / f"{stamp}-{hashlib.sha256(content).hexdigest()[:12]}{suffix}"
+    path.write_bytes(content)
+    for old in sorted(directory.iterdir())[:-3]:
+        old.unlink(missing_ok=True)
+    accounts(request).set_upload(source.id, path)
+    return path
+
+
+def harvest_push(request: Request, source: RegisteredSource, path: Path, format_name: str | None) -> Job:
+    feed = replace(source.as_source(), url=None, path=path, format=format_name)
+    return job_runner(request).submit(feed, "upload", follow_up=True)[0]
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=Me, summary="Who the token speaks for")
+async def me(who: Caller) -> Me:
+    return Me(role=who.role, organiser=who.organiser)
+
+
+@router.get("/organisers", response_model=list[OrganiserOut], summary="Every organiser (operators)")
+async def list_organisers(request: Request, who: Caller) -> list[OrganiserOut]:
+    operator_only(who)
+    return [OrganiserOut(**o) for o in accounts(request).organisers()]
+
+
+@router.post("/organisers", response_model=OrganiserOut, status_code=201,
+             summary="Add an organiser (operators)")
+async def add_organiser(request: Request, who: Caller, wanted: OrganiserIn) -> OrganiserOut:
+    operator_only(who)
+    registry = accounts(request)
+    try:
+        registry.add_organiser(wanted.id, wanted.name)
+    except AccountError as exc:
+        raise Conflict(str(exc)) from exc
+    return next(OrganiserOut(**o) for o in registry.organisers() if o["id"] == wanted.id)
+
+
+@router.get("/sources", response_model=list[SourceOut], summary="Your sources")
+async def list_sources(request: Request, who: Caller) -> list[SourceOut]:
+    mine = accounts(request).sources(None if who.is_operator else who.organiser)
+    return [source_out(request, s) for s in mine]
+
+
+@router.post("/sources", response_model=SourceOut, status_code=201, summary="Register a source")
+async def register_source(request: Request, who: Caller, wanted: SourceIn) -> SourceOut:
+    source = await run_in_threadpool(checked_source, request, who, wanted)
+    if await run_in_threadpool(id_taken_elsewhere, request, wanted.id):
+        raise Conflict(f"source id {wanted.id!r} is taken")
+    try:
+        accounts(request).add_source(source)
+    except AccountError as exc:
+        raise Conflict(str(exc)) from exc
+    return source_out(request, source)
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut, summary="One of your sources")
+async def get_source(request: Request, who: Caller, source_id: str) -> SourceOut:
+    return source_out(request, owned_source(request, who, source_id))
+
+
+@router.get("/sources/{source_id}/jobs", response_model=list[JobOut],
+            summary="The source's last harvest jobs, newest first")
+async def source_jobs(request: Request, who: Caller, source_id: str) -> list[JobOut]:
+    owned_source(request, who, source_id)
+    return [job_out(request, j) for j in job_runner(request).jobs.of_source(source_id)]
+
+
+@router.get("/sources/{source_id}/usage", response_model=Usage,
+            summary="How the source's data is used: counts by day, no personal data")
+async def source_usage(request: Request, who: Caller, source_id: str) -> Usage:
+    owned_source(request, who, source_id)
+    figures = await run_in_threadpool(request.app.state.usage.figures, source_id)
+    return Usage(**figures)
+
+
+@router.post("/sources/{source_id}/harvest", response_model=JobOut, status_code=202,
+             summary="Harvest the source's URL now, as a job")
+async def start_harvest(request: Request, who: Caller, source_id: str) -> JSONResponse:
+    source = owned_source(request, who, source_id)
+    live(source)
+    if not source.url and not source.upload:
+        raise Conflict(f"source {source_id!r} has no URL and nothing was pushed yet")
+    job, _ = job_runner(request).submit(source.as_source(), "api")
+    return accepted(request, job)
+
+
+@router.post("/sources/{source_id}/upload", response_model=JobOut, status_code=202,
+             summary="Push a feed file (multipart field `file`) and harvest it, as a job")
+async def upload_feed(request: Request, who: Caller, source_id: str) -> JSONResponse:
+    source = owned_source(request, who, source_id)
+    live(source)
+    cap = request.app.state.settings.api_max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap + _FORM_OVERHEAD:
+        raise PayloadTooLarge(f"{declared} bytes sent; pushes are at most {cap} bytes")
+    form = await request.form(max_files=1, max_fields=5, max_part_size=cap + _FORM_OVERHEAD)
+    item = form.get("file")
+    if not isinstance(item, UploadFile) or not item.filename:
+        raise BadRequest("send the feed as a multipart form field named `file`")
+    content = await item.read(cap + 1)
+    if len(content) > cap:
+        raise PayloadTooLarge(f"{item.filename}: over the limit of {cap} bytes")
+    suffix = Path(item.filename).suffix.lower()
+    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
+    path = await run_in_threadpool(store_push, request, source, content, suffix)
+    return accepted(request, harvest_push(request, source, path, source.format))
+
+
+@router.post("/sources/{source_id}/jsonld", response_model=JobOut, status_code=202,
+             summary="Push a JSON-LD document (schema.org events) and harvest it, as a job")
+async def push_jsonld(request: Request, who: Caller, source_id: str) -> JSONResponse:
+    source = owned_source(request, who, source_id)
+    live(source)
+    content = await capped_body(request, request.app.state.settings.api_max_upload_bytes)
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(document, (dict, list)):
+        raise BadRequest("the body must be a JSON-LD object or array")
+    path = await run_in_threadpool(store_push, request, source, content, ".jsonld")
+    return accepted(request, harvest_push(request, source, path, "jsonld"))
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A harvest job's progress and report")
+async def get_job(request: Request, who: Caller, job_id: str) -> JobOut:
+    job = job_runner(request).jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    owned_source(request, who, job.source)
+    return job_out(request, job)
+
+
+@router.delete("/sources/{source_id}", response_model=Withdrawn,
+               summary="Withdraw the source: its events leave every publication at once")
+async def withdraw_source(request: Request, who: Caller, source_id: str) -> Withdrawn:
+    source = owned_source(request, who, source_id)
+    live(source)
+    runner = job_runner(request)
+    accounts(request).withdraw_source(source_id)
+
+    def withdraw() -> int:
+        with runner.write_lock:
+            removals = drop_source(runner.store, runner.changes, runner.settings.base_url, source_id)
+        runner.refresh_dumps()
+        return removals
+
+    removals = await run_in_threadpool(withdraw)
+    base = request.app.state.settings.base_url
+    return Withdrawn(withdrawn=identity.graph_iri(base, source_id), removals=removals)
+
+
+@router.delete("/sources/{source_id}/events/{key}", response_model=Withdrawn,
+               summary="Withdraw one event of the source (it stays out of later harvests)")
+async def withdraw_event(request: Request, who: Caller, source_id: str, key: str) -> Withdrawn:
+    source = owned_source(request, who, source_id)
+    live(source)
+    runner = job_runner(request)
+    base = request.app.state.settings.base_url
+    event = identity.iri(base, "event", key)
+    if not await run_in_threadpool(event_in_source, runner.store, base, source_id, event):
+        raise NotFound(f"source {source_id!r} publishes no event {key!r}")
+    accounts(request).withhold_event(source_id, event)
+
+    def withdraw() -> int:
+        with runner.write_lock:
+            removals = drop_event(runner.store, runner.changes, base, source_id, event)
+        runner.refresh_dumps()
+        return removals
+
+    return Withdrawn(withdrawn=event, removals=await run_in_threadpool(withdraw))

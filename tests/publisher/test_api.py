@@ -1,0 +1,428 @@
+"""The organiser API, for every role: anonymous, organiser, another organiser, operator.
+
+A real embedded store, a real feed server on 127.0.0.1 and the app in process; harvest jobs run in
+the app's own job runner, and the tests wait for them through it (never by sleeping).
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import httpx
+import pytest
+from rdflib import Dataset, URIRef
+
+from harvester.changes import ChangeLog
+from publisher.accounts import Accounts
+from publisher.app import create_app
+from publisher.settings import Settings
+from sparql.store import EmbeddedStore
+from tests.harvester.site_server import SiteServer, start
+
+from .organiser_fixtures import AURORES_FEED, BASE_URL, RIDEAU_FEED, event_iris, graph_of, key_of
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def feeds():
+    site = SiteServer(routes={
+        "/rideau.jsonld": (200, {"Content-Type": "application/ld+json"}, RIDEAU_FEED),
+        "/aurores.jsonld": (200, {"Content-Type": "application/ld+json"}, AURORES_FEED),
+    })
+    server, _ = start(site)
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def world(tmp_path):
+    """An app over its own store, two organisers and three tokens."""
+    settings = Settings(base_url=BASE_URL, data_dir=tmp_path, fetch_allow_hosts=["127.0.0.1"],
+                        api_max_upload_bytes=4096, schedule_min_minutes=60, scheduler_poll_s=0)
+    store = EmbeddedStore(tmp_path / "store")
+    accounts = Accounts(tmp_path)
+    accounts.add_organiser("rideau-rouge", "Théâtre du Rideau Rouge (Liège)")
+    accounts.add_organiser("aurores", "Festival des Aurores (Trois-Rivières)")
+    tokens = {"operator": accounts.issue_token().token,
+              "rideau": accounts.issue_token("rideau-rouge").token,
+              "aurores": accounts.issue_token("aurores").token}
+    app = create_app(settings, store=store)
+    yield app, tokens
+    if getattr(app.state, "jobs", None) is not None:
+        app.state.jobs.close()
+    store.close()
+
+
+@pytest.fixture
+async def api(world):
+    app, tokens = world
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
+        yield http
+
+
+def auth(tokens, who):
+    return {"Authorization": f"Bearer {tokens[who]}"}
+
+
+async def register(api, tokens, who="rideau", **fields):
+    body = {"id": "rideau-agenda", "name": "Agenda du Rideau Rouge", "language": "fr",
+            "timezone": "Europe/Brussels", "license": "CC-BY-4.0", **fields}
+    return await api.post("/api/sources", json=body, headers=auth(tokens, who))
+
+
+def finished(app, answer: httpx.Response) -> dict:
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert answer.headers["location"] == job["url"] == f"{BASE_URL}/api/jobs/{job['id']}"
+    assert job["state"] in ("queued", "running", "done", "failed")
+    app.state.jobs.wait(job["id"], timeout_s=60)
+    return job
+
+
+async def harvested(api, world, feeds, who="rideau") -> dict:
+    app, tokens = world
+    answer = await register(api, tokens, who, url=f"{feeds.base}/rideau.jsonld")
+    assert answer.status_code == 201, answer.text
+    job = finished(app, await api.post("/api/sources/rideau-agenda/harvest", headers=auth(tokens, who)))
+    return (await api.get(f"/api/jobs/{job['id']}", headers=auth(tokens, who))).json()
+
+
+def store_events(app) -> set[str]:
+    rows = app.state.store.select("SELECT DISTINCT ?e WHERE { ?e <http://schema.org/startDate> ?d }")
+    return {str(r["e"]) for r in rows}
+
+
+def dumped_subjects(app) -> set[str]:
+    data = gzip.decompress((app.state.settings.dumps_dir / "affiche.nq.gz").read_bytes())
+    dataset = Dataset().parse(data=data.decode("utf-8"), format="nquads")
+    return {str(s) for s, _, _, _ in dataset.quads((None, None, None, None))}
+
+
+# --- who may call what -------------------------------------------------------------------------
+
+ROUTES = [("GET", "/api/me"), ("GET", "/api/sources"), ("POST", "/api/sources"),
+          ("GET", "/api/sources/rideau-agenda"), ("POST", "/api/sources/rideau-agenda/harvest"),
+          ("POST", "/api/sources/rideau-agenda/jsonld"), ("DELETE", "/api/sources/rideau-agenda"),
+          ("GET", "/api/jobs/abc"), ("GET", "/api/organisers")]
+
+
+@pytest.mark.parametrize("method, path", ROUTES)
+async def test_anonymous_calls_are_401_with_a_bearer_challenge(api, method, path):
+    answer = await api.request(method, path)
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("token", ["nonsense", "abc.def", "", "0123456789abcdef."])
+async def test_wrong_tokens_are_401_invalid_token(api, token):
+    answer = await api.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert 'error="invalid_token"' in answer.headers["www-authenticate"] or token == ""
+
+
+async def test_a_revoked_token_stops_working_at_once(api, world):
+    app, tokens = world
+    assert (await api.get("/api/me", headers=auth(tokens, "rideau"))).json() == {
+        "role": "organiser", "organiser": "rideau-rouge"}
+    Accounts(app.state.settings.data_dir).revoke_token(tokens["rideau"].split(".")[0])
+    answer = await api.get("/api/me", headers=auth(tokens, "rideau"))
+    assert answer.status_code == 401
+    assert (await register(api, tokens)).status_code == 401
+    assert Accounts(app.state.settings.data_dir).sources() == []
+
+
+async def test_a_forged_secret_for_a_real_token_id_is_refused(api, world):
+    _, tokens = world
+    token_id = tokens["rideau"].split(".")[0]
+    answer = await api.get("/api/me", headers={"Authorization": f"Bearer {token_id}.forged"})
+    assert answer.status_code == 401
+
+
+async def test_operator_actions_need_an_operator_token(api, world):
+    _, tokens = world
+    for who in ("rideau", "aurores"):
+        assert (await api.get("/api/organisers", headers=auth(tokens, who))).status_code == 403
+        answer = await api.post("/api/organisers", json={"id": "opera-gand", "name": "Opéra"},
+                                headers=auth(tokens, who))
+        assert answer.status_code == 403
+    answer = await api.post("/api/organisers", json={"id": "opera-gand", "name": "Opéra de Gand"},
+                            headers=auth(tokens, "operator"))
+    assert answer.status_code == 201 and answer.json()["id"] == "opera-gand"
+    listed = (await api.get("/api/organisers", headers=auth(tokens, "operator"))).json()
+    assert [o["id"] for o in listed] == ["aurores", "opera-gand", "rideau-rouge"]
+    again = await api.post("/api/organisers", json={"id": "opera-gand", "name": "x"},
+                           headers=auth(tokens, "operator"))
+    assert again.status_code == 409
+
+
+async def test_the_api_is_in_the_openapi_document(api):
+    document = (await api.get("/openapi.json")).json()
+    for path in ("/api/sources", "/api/sources/{source_id}/harvest", "/api/sources/{source_id}/upload",
+                 "/api/sources/{source_id}/jsonld", "/api/jobs/{job_id}",
+                 "/api/sources/{source_id}/events/{key}"):
+        assert path in document["paths"], path
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    schema = document["components"]["schemas"]["SourceIn"]["properties"]
+    assert {"url", "format", "language", "timezone", "license", "schedule"} <= set(schema)
+    assert "202" in document["paths"]["/api/sources/{source_id}/harvest"]["post"]["responses"]
+
+
+# --- registering sources -----------------------------------------------------------------------
+
+
+async def test_an_organiser_registers_and_sees_only_its_sources(api, world, feeds):
+    _, tokens = world
+    answer = await register(api, tokens, url=f"{feeds.base}/rideau.jsonld", schedule="PT6H")
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    assert created["organiser"] == "rideau-rouge" and created["schedule_minutes"] == 360
+    assert created["license"] == "https://creativecommons.org/licenses/by/4.0/"
+    mine = (await api.get("/api/sources", headers=auth(tokens, "rideau"))).json()
+    assert [s["id"] for s in mine] == ["rideau-agenda"]
+    assert (await api.get("/api/sources", headers=auth(tokens, "aurores"))).json() == []
+    everything = (await api.get("/api/sources", headers=auth(tokens, "operator"))).json()
+    assert [s["id"] for s in everything] == ["rideau-agenda"]
+
+
+async def test_another_organisers_source_looks_like_no_source_at_all(api, world, feeds):
+    _, tokens = world
+    await register(api, tokens, url=f"{feeds.base}/rideau.jsonld")
+    theirs = await api.get("/api/sources/rideau-agenda", headers=auth(tokens, "aurores"))
+    nothing = await api.get("/api/sources/nothing-here", headers=auth(tokens, "aurores"))
+    assert theirs.status_code == nothing.status_code == 404
+    assert theirs.json()["title"] == nothing.json()["title"]
+    assert "rideau-rouge" not in theirs.text
+    for method, suffix in (("POST", "/harvest"), ("DELETE", ""), ("POST", "/jsonld"),
+                           ("DELETE", "/events/abc"), ("GET", "/jobs")):
+        answer = await api.request(method, f"/api/sources/rideau-agenda{suffix}",
+                                   headers=auth(tokens, "aurores"), content=b"{}")
+        assert answer.status_code == 404, (method, suffix)
+    assert (await api.get("/api/sources/rideau-agenda", headers=auth(tokens, "operator"))).status_code == 200
+
+
+async def test_an_organiser_cannot_register_for_someone_else(api, world, feeds):
+    app, tokens = world
+    answer = await register(api, tokens, "aurores", organiser="rideau-rouge",
+                            url=f"{feeds.base}/rideau.jsonld")
+    assert answer.status_code == 403
+    answer = await register(api, tokens, "operator", url=f"{feeds.base}/rideau.jsonld")
+    assert answer.status_code == 400  # an operator names the organiser
+    answer = await register(api, tokens, "operator", organiser="rideau-rouge",
+                            url=f"{feeds.base}/rideau.jsonld")
+    assert answer.status_code == 201 and answer.json()["organiser"] == "rideau-rouge"
+
+
+@pytest.mark.parametrize("fields, status, words", [
+    ({"schedule": "PT15M"}, 422, "more often than allowed"),
+    ({"schedule": "every hour"}, 400, "ISO 8601"),
+    ({"url": "http://10.1.2.3/agenda.ics"}, 422, "non-public address"),
+    ({"url": "http://[::1]/agenda.ics"}, 422, "non-public address"),
+    ({"format": "pdf"}, 400, "unknown format"),
+    ({"timezone": "Europe/Liege"}, 400, "time zone"),
+    ({"license": "all rights reserved"}, 400, "license"),
+    ({"id": "Rideau Agenda"}, 400, "id"),
+])
+async def test_bad_registrations_are_precise_4xx_and_change_nothing(api, world, feeds, fields, status, words):
+    app, tokens = world
+    body = {"url": f"{feeds.base}/rideau.jsonld", **fields}
+    answer = await register(api, tokens, **body)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["detail"]
+    assert Accounts(app.state.settings.data_dir).sources() == []
+
+
+async def test_a_source_id_is_registered_once(api, world, feeds):
+    _, tokens = world
+    assert (await register(api, tokens, url=f"{feeds.base}/rideau.jsonld")).status_code == 201
+    again = await register(api, tokens, "aurores", url=f"{feeds.base}/aurores.jsonld")
+    assert again.status_code == 409
+
+
+# --- harvest jobs ------------------------------------------------------------------------------
+
+
+async def test_a_harvest_job_reports_like_affiche_check(api, world, feeds):
+    app, tokens = world
+    job = await harvested(api, world, feeds)
+    assert job["state"] == "done" and job["trigger"] == "api" and job["error"] is None
+    report = job["report"]
+    assert report["summary"]["found"] == 2 and report["summary"]["published"] == 2
+    assert isinstance(report["score"], (int, float))
+    assert {e["name"] for e in report["events"]} == {"Les marionnettes de la Meuse",
+                                                    "Quatuor à cordes : Ysaÿe"}
+    assert store_events(app) == set(event_iris("rideau-agenda").values())
+    page = await api.get(f"/event/{key_of(report['events'][0]['iri'])}",
+                         headers={"Accept": "application/ld+json"})
+    assert page.status_code == 200
+    assert set(event_iris("rideau-agenda").values()) <= dumped_subjects(app)
+    other = await api.get(f"/api/jobs/{job['id']}", headers=auth(tokens, "aurores"))
+    assert other.status_code == 404
+    history = (await api.get("/api/sources/rideau-agenda/jobs", headers=auth(tokens, "rideau"))).json()
+    assert [j["id"] for j in history] == [job["id"]]
+
+
+async def test_a_source_without_url_or_push_cannot_be_harvested(api, world):
+    _, tokens = world
+    assert (await register(api, tokens)).status_code == 201
+    answer = await api.post("/api/sources/rideau-agenda/harvest", headers=auth(tokens, "rideau"))
+    assert answer.status_code == 409
+
+
+async def test_pushing_a_jsonld_document_publishes_it(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    answer = await api.post("/api/sources/rideau-agenda/jsonld", content=RIDEAU_FEED,
+                            headers={**auth(tokens, "rideau"), "Content-Type": "application/ld+json"})
+    job = finished(app, answer)
+    done = (await api.get(f"/api/jobs/{job['id']}", headers=auth(tokens, "rideau"))).json()
+    assert done["state"] == "done" and done["trigger"] == "upload"
+    assert done["report"]["summary"]["published"] == 2
+    assert store_events(app) == set(event_iris("rideau-agenda").values())
+
+
+async def test_pushing_something_that_is_not_json_is_400(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    answer = await api.post("/api/sources/rideau-agenda/jsonld", content=b"BEGIN:VCALENDAR",
+                            headers=auth(tokens, "rideau"))
+    assert answer.status_code == 400
+    assert not (app.state.settings.data_dir / "uploads").exists()
+
+
+async def test_uploading_a_file_publishes_it(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    answer = await api.post("/api/sources/rideau-agenda/upload", headers=auth(tokens, "rideau"),
+                            files={"file": ("programme.jsonld", RIDEAU_FEED, "application/ld+json")})
+    finished(app, answer)
+    assert store_events(app) == set(event_iris("rideau-agenda").values())
+
+
+async def test_an_oversized_upload_is_413_and_stores_nothing(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    big = b" " * 5000 + RIDEAU_FEED
+    answer = await api.post("/api/sources/rideau-agenda/upload", headers=auth(tokens, "rideau"),
+                            files={"file": ("programme.jsonld", big, "application/ld+json")})
+    assert answer.status_code == 413
+    answer = await api.post("/api/sources/rideau-agenda/jsonld", content=big,
+                            headers=auth(tokens, "rideau"))
+    assert answer.status_code == 413
+    assert not (app.state.settings.data_dir / "uploads").exists()
+    assert store_events(app) == set()
+    assert (await api.get("/api/sources/rideau-agenda/jobs", headers=auth(tokens, "rideau"))).json() == []
+
+
+# --- withdrawal --------------------------------------------------------------------------------
+
+
+def members(app) -> list:
+    return ChangeLog(app.state.settings.data_dir).members_after(None)
+
+
+async def test_withdrawing_an_event_takes_it_out_everywhere_at_once(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    iris = event_iris("rideau-agenda")
+    gone, kept = iris["Les marionnettes de la Meuse"], iris["Quatuor à cordes : Ysaÿe"]
+    other = await api.delete(f"/api/sources/rideau-agenda/events/{key_of(gone)}",
+                             headers=auth(tokens, "aurores"))
+    assert other.status_code == 404 and gone in store_events(app)
+
+    answer = await api.delete(f"/api/sources/rideau-agenda/events/{key_of(gone)}",
+                              headers=auth(tokens, "rideau"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"withdrawn": gone, "removals": 1}
+    assert store_events(app) == {kept}
+    assert (await api.get(f"/event/{key_of(gone)}")).status_code == 410
+    assert (await api.get(f"/event/{key_of(kept)}")).status_code == 200
+    sparql = await api.get("/sparql", params={"query": f"ASK {{ <{gone}> ?p ?o }}"},
+                           headers={"Accept": "application/sparql-results+json"})
+    assert sparql.json()["boolean"] is False
+    assert gone not in dumped_subjects(app) and kept in dumped_subjects(app)
+    assert [(m.event, m.kind) for m in members(app)][-1] == (gone, "removed")
+
+    # The next harvest of the unchanged feed keeps it out.
+    finished(app, await api.post("/api/sources/rideau-agenda/harvest", headers=auth(tokens, "rideau")))
+    feeds.routes["/rideau.jsonld"] = (200, {"Content-Type": "application/ld+json"},
+                                      RIDEAU_FEED + b"\n")
+    finished(app, await api.post("/api/sources/rideau-agenda/harvest", headers=auth(tokens, "rideau")))
+    assert store_events(app) == {kept}
+    assert (await api.get(f"/event/{key_of(gone)}")).status_code == 410
+
+
+async def test_withdrawing_an_event_the_source_does_not_publish_is_404(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    await api.post("/api/sources", json={"id": "aurores-prog", "name": "Aurores",
+                                         "url": f"{feeds.base}/aurores.jsonld"},
+                   headers=auth(tokens, "aurores"))
+    gone = event_iris("rideau-agenda")["Les marionnettes de la Meuse"]
+    # Aurores names its own source but Rideau Rouge's event: not theirs to withdraw.
+    answer = await api.delete(f"/api/sources/aurores-prog/events/{key_of(gone)}",
+                              headers=auth(tokens, "aurores"))
+    assert answer.status_code == 404
+    assert gone in store_events(app)
+
+
+async def test_withdrawing_a_source_takes_every_event_out_and_stops_its_harvests(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    iris = set(event_iris("rideau-agenda").values())
+    answer = await api.delete("/api/sources/rideau-agenda", headers=auth(tokens, "rideau"))
+    assert answer.status_code == 200
+    assert answer.json() == {"withdrawn": graph_of("rideau-agenda"), "removals": 2}
+    assert store_events(app) == set()
+    assert graph_of("rideau-agenda") not in app.state.store.graphs()
+    for iri in iris:
+        assert (await api.get(f"/event/{key_of(iri)}")).status_code == 410
+    assert not iris & dumped_subjects(app)
+    assert {(m.event, m.kind) for m in members(app) if m.kind == "removed"} == {(i, "removed") for i in iris}
+    assert (await api.post("/api/sources/rideau-agenda/harvest",
+                           headers=auth(tokens, "rideau"))).status_code == 409
+    listed = (await api.get("/api/sources/rideau-agenda", headers=auth(tokens, "rideau"))).json()
+    assert listed["withdrawn_at"] is not None and listed["schedule_minutes"] is None
+
+
+async def test_the_feed_carries_the_withdrawal_as_a_tombstone(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    gone = event_iris("rideau-agenda")["Quatuor à cordes : Ysaÿe"]
+    await api.delete(f"/api/sources/rideau-agenda/events/{key_of(gone)}", headers=auth(tokens, "rideau"))
+    page = await api.get("/feed/0", headers={"Accept": "application/trig"})
+    data = Dataset().parse(data=page.text, format="trig")
+    delete = URIRef("https://www.w3.org/ns/activitystreams#Delete")
+    dct = "http://purl.org/dc/terms/"
+    tombstones = {o for s, _, o, _ in data.quads((None, URIRef(dct + "isVersionOf"), None, None))
+                  if any(data.quads((s, None, delete, None)))}
+    assert tombstones == {URIRef(gone)}
+
+
+
+# --- usage figures -----------------------------------------------------------------------------
+
+
+async def test_usage_figures_count_by_kind_and_store_nothing_personal(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    key = key_of(event_iris("rideau-agenda")["Quatuor à cordes : Ysaÿe"])
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "Accept": "text/html"}
+    crawler = {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1)", "Accept": "text/html"}
+    for headers in (browser, browser, crawler):
+        assert (await api.get(f"/event/{key}", headers=headers)).status_code == 200
+    assert (await api.get(f"/event/{key}.jsonld")).status_code == 200
+    assert (await api.get(f"/event/{key}", headers={"Accept": "text/turtle"})).status_code == 200
+    assert (await api.get("/dumps/source-rideau-agenda.nq.gz")).status_code == 200
+    assert (await api.get("/event/rideau-agenda-000000000000")).status_code == 404  # not counted
+
+    answer = await api.get("/api/sources/rideau-agenda/usage", headers=auth(tokens, "rideau"))
+    assert answer.status_code == 200
+    assert answer.json()["totals"] == {"page_human": 2, "page_crawler": 1, "jsonld": 1, "rdf": 1,
+                                       "dump": 1}
+    assert (await api.get("/api/sources/rideau-agenda/usage",
+                          headers=auth(tokens, "aurores"))).status_code == 404
+    stored = (app.state.settings.data_dir / "usage.sqlite").read_bytes()
+    assert b"Googlebot" not in stored and b"Firefox" not in stored and b"127.0.0.1" not in stored
