@@ -23,6 +23,10 @@ class BadQuery(BadRequest):
     title = "Malformed query"
 
 
+class Unauthorized(HTTPProblem):
+    status, title = 401, "Unauthorized"
+
+
 class Forbidden(HTTPProblem):
     status, title = 403, "Forbidden"
 
@@ -35,12 +39,20 @@ class NotAcceptable(HTTPProblem):
     status, title = 406, "Not acceptable"
 
 
+class Conflict(HTTPProblem):
+    status, title = 409, "Conflict"
+
+
 class Gone(HTTPProblem):
     status, title = 410, "Gone"
 
 
 class PayloadTooLarge(HTTPProblem):
     status, title = 413, "Payload too large"
+
+
+class Unprocessable(HTTPProblem):
+    status, title = 422, "Unprocessable content"
 
 
 class TooManyRequests(HTTPProblem):

@@ -17,7 +17,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.responses import JSONResponse
@@ -28,11 +27,12 @@ from starlette.datastructures import UploadFile
 
 from harvester import identity
 from harvester.fetch import FetchError, check_address
-from harvester.formats import formats
 from harvester.sources import SOURCE_ID
-from shapes import LANGUAGES
-from sparql.errors import BadRequest, Forbidden, HTTPProblem, NotFound, PayloadTooLarge
+from sparql.errors import (
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unprocessable,
+)
 
+from ..feed_options import check_feed_options
 from ..accounts import AccountError, Accounts, Principal, RegisteredSource, now_iso
 from ..jobs import Job, JobRunner, Scheduler
 from ..withdrawal import drop_event, drop_source, event_in_source
@@ -50,18 +50,6 @@ LICENSES = {
     "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
 }
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
-
-
-class Unauthorized(HTTPProblem):
-    status, title = 401, "Unauthorized"
-
-
-class Conflict(HTTPProblem):
-    status, title = 409, "Conflict"
-
-
-class Unprocessable(HTTPProblem):
-    status, title = 422, "Unprocessable content"
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -257,14 +245,7 @@ def checked_source(request: Request, who: Principal, wanted: SourceIn) -> Regist
         raise BadRequest("an operator registering a source names its `organiser`")
     if not accounts(request).organiser_exists(organiser):
         raise Unprocessable(f"no organiser {organiser!r}")
-    if wanted.format is not None and wanted.format not in formats():
-        raise BadRequest(f"unknown format {wanted.format!r}; use one of: {', '.join(sorted(formats()))}")
-    if wanted.language not in LANGUAGES:
-        raise BadRequest(f"language must be one of: {', '.join(LANGUAGES)}")
-    try:
-        ZoneInfo(wanted.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadRequest(f"unknown time zone {wanted.timezone!r}") from exc
+    check_feed_options(wanted.format, wanted.language, wanted.timezone)
     license = LICENSES.get(wanted.license or "", wanted.license)
     if license is not None and not license.startswith(("http://", "https://")):
         raise BadRequest(f"license {wanted.license!r}: a URL, or one of {', '.join(LICENSES)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,9 +22,9 @@ from harvester.fetch import Fetched, FetchError, FetchPolicy, fetch_url
 from harvester.formats import ParseError, formats
 from harvester.pipeline import Checked, check_bytes
 from harvester.sources import Source
-from shapes import LANGUAGES
 from sparql.errors import BadRequest, HTTPProblem, PayloadTooLarge
 
+from ..feed_options import check_feed_options
 from ..i18n import page_language
 from ..jsonld_tree import node_tree
 from ..templating import template_context
@@ -140,15 +139,7 @@ def _validate(wanted: CheckRequest) -> None:
         raise BadRequest("give exactly one of: a URL (url), a text (text) or a file (file)")
     if wanted.url is not None and not wanted.url.startswith(("http://", "https://")):
         raise BadRequest("the URL must start with http:// or https://")
-    if wanted.format is not None and wanted.format not in formats():
-        raise BadRequest(f"unknown format {wanted.format!r}; use one of: {', '.join(sorted(formats()))}")
-    if wanted.language not in LANGUAGES:
-        raise BadRequest(f"language must be one of: {', '.join(LANGUAGES)}")
-    try:
-        ZoneInfo(wanted.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadRequest(f"unknown time zone {wanted.timezone!r}; use an IANA name such as "
-                         "Europe/Paris or America/Montreal") from exc
+    check_feed_options(wanted.format, wanted.language, wanted.timezone)
 
 
 # --- checking ------------------------------------------------------------------------------------

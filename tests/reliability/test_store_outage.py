@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import lxml.html
 import pytest
 
 from harvester.pipeline import harvest
