@@ -306,10 +306,13 @@ def _end(component: icalendar.Event, start: date) -> date | None:
         return None
     if not isinstance(start, datetime) and not isinstance(end, datetime):
         end -= timedelta(days=1)  # DTEND of an all-day event is exclusive (RFC 5545 3.6.1)
+        return end if end > start else None
     if isinstance(start, datetime) != isinstance(end, datetime):
         return end
     try:
-        return end if end > start else None
+        # An end before the start is kept as written, so that validation reports it (and
+        # quarantines the event) instead of the feed's mistake vanishing silently.
+        return end if end != start else None
     except TypeError:  # a floating start with a zoned end: both as written
         return end
 

@@ -275,3 +275,22 @@ def test_sniff() -> None:
     assert not sniff(b"<html>BEGIN:VCALENDAR</html>")
     assert FORMAT.name == "ics" and "text/calendar" in FORMAT.media_types
     assert FORMAT.sniff is sniff and FORMAT.parse is parse
+
+
+def test_an_end_before_the_start_is_kept_so_validation_quarantines_the_event():
+    from harvester.fetch import Fetched
+    from harvester.pipeline import check_bytes
+    from harvester.sources import Source
+
+    feed = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//FR\r\nBEGIN:VEVENT\r\n"
+        "UID:a-rebours@example\r\nDTSTAMP:20261101T090000Z\r\n"
+        "DTSTART;TZID=Europe/Paris:20270710T210000\r\nDTEND;TZID=Europe/Paris:20270710T190000\r\n"
+        "SUMMARY:Concert à rebours\r\nLOCATION:Salle des fêtes, 1 place de la Mairie, Dinan\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    report = check_bytes(Fetched(content=feed, location="rebours.ics"),
+                         Source(id="t", name="T", path=None), "http://affiche.test").report
+    [event] = report.events
+    assert event.status == "quarantined"
+    assert any(p.severity == "violation" and "before it starts" in p.message("en") for p in event.problems)

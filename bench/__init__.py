@@ -1,0 +1,1 @@
+"""The benchmark harness (`python -m bench.run`) and the synthetic data it runs on."""
