@@ -103,6 +103,9 @@ def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = No
     out = Graph()
     for s, p, o in canonical:
         value = _well_formed_language(_normalise_object(p, renamed.get(o, o), context), context)
+        if p in URL_PROPERTIES and _is_script_url(value):
+            dropped.append(f"left out {_local_name(p)} {str(value)[:60]!r}: not a web address")
+            continue
         out.add((renamed.get(s, s), p, value))
     _keep_organiser_iris(out, renamed, context)
     events = sorted({renamed.get(n, n) for n in event_nodes(canonical)}, key=str)
@@ -330,6 +333,18 @@ def _well_formed_language(value: Node, context: NormaliseContext) -> Node:
         fixed = value.language.replace("_", "-")
         return Literal(str(value), lang=fixed if _is_language_tag(fixed) else context.language)
     return value
+
+
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
+
+
+def _is_script_url(value: Node) -> bool:
+    """A URL that runs code or reads local files when followed: never published."""
+    return str(value).strip().lower().startswith(_SCRIPT_SCHEMES)
+
+
+def _local_name(term: URIRef) -> str:
+    return str(term).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
 
 def _is_plain_string(value: Literal) -> bool:

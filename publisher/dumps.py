@@ -78,10 +78,35 @@ class SourceGraph:
     triples: int = 0  # counted while its file is written
 
 
+def remove_orphans(dumps_dir: Path) -> list[Path]:
+    """Delete the temporary files of dump writers that died (`kill -9`) before renaming them.
+
+    A temporary file names its writer's process id; one whose process no longer runs is an orphan.
+    """
+    removed = []
+    for path in dumps_dir.glob(".*.tmp"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_runs(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = None,
                 snapshots: int = 7, today: date | None = None) -> list[DumpFile]:
     """(Re)write every dump; returns what is now published."""
     dumps_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphans(dumps_dir)
     # Read the feed's position before reading the store: every member up to it is then in the dump
     # (a harvest loads its graph before it records its members), so replaying from it is exact.
     position = changes.position() if changes is not None else None

@@ -117,3 +117,15 @@ def test_prices_written_the_french_way_become_decimals(price):
 def test_free_words_are_zero():
     for word in ("gratuit", "Free", "entrée libre"):
         assert normalise_decimal(Literal(word)).toPython() == 0
+
+
+def test_script_and_file_urls_are_never_published():
+    graph = from_jsonld({**EVENT, "url": "javascript:alert(1)", "image": "data:image/png;base64,AAAA",
+                         "sameAs": ["file:///etc/passwd", "https://www.wikidata.org/wiki/Q1"]})
+    result = normalise(graph, CONTEXT)
+    [event] = result.events
+    published = {str(o) for p in (SCHEMA.url, SCHEMA.image, SCHEMA.sameAs)
+                 for o in result.graph.objects(event, p)}
+    assert "https://www.wikidata.org/wiki/Q1" in published
+    assert not any(v.startswith(("javascript:", "data:", "file:")) for v in published)
+    assert any("not a web address" in note for note in result.dropped)

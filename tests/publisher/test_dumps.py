@@ -330,3 +330,19 @@ def test_dumps_are_rewritten_only_after_a_harvest_that_changed_something(tmp_pat
     description = URIRef("http://schema.org/description")
     descriptions = {str(o) for _, _, o, _ in dataset.quads((None, description, None, None))}
     assert "Acrobates, clowns et fanfare." in descriptions
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_on_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    from publisher.dumps import remove_orphans
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f".affiche.nq.gz.{dead.pid}.tmp"
+    orphan.write_bytes(b"half a dump")
+    alive = tmp_path / f".affiche.nt.gz.{os.getppid()}.tmp"  # a writer that still runs
+    alive.write_bytes(b"being written")
+    assert remove_orphans(tmp_path) == [orphan]
+    assert not orphan.exists() and alive.exists()
