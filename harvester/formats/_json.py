@@ -11,7 +11,7 @@ import json
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
@@ -19,7 +19,7 @@ from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import ParseError, head_text
+from . import ParseContext, Parsed, ParseError, ParseProblem, head_text
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 SNIFF_BYTES = 65536
@@ -32,6 +32,24 @@ def load_json(content: bytes, label: str) -> Any:
         raise ParseError(f"not UTF-8 text (byte {exc.start}): {label} must be UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise ParseError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ParseError(f"the JSON is nested too deeply to be {label}") from exc
+
+
+def parse_items(items: list, where_of: Callable[[Any, int], str],
+                add_event: Callable[[dict, str, ParseContext, Parsed], None],
+                ctx: ParseContext) -> Parsed:
+    """One event per item; an item that is not an object is reported and the others still read."""
+    graph = Graph()
+    graph.bind("schema", SCHEMA)
+    parsed = Parsed(graph=graph)
+    for index, item in enumerate(items, 1):
+        where = where_of(item, index)
+        if not isinstance(item, dict):
+            parsed.problems.append(ParseProblem(where=where, message="not a JSON object"))
+            continue
+        add_event(item, where, ctx, parsed)
+    return parsed
 
 
 def sniff_head(content: bytes) -> str:

@@ -23,7 +23,7 @@ from ontology import SCHEMA
 
 from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem
 from ._json import (
-    add_address, add_geo, add_localized, add_offer, first_localized, http_url, load_json,
+    add_address, add_geo, add_localized, add_offer, first_localized, http_url, load_json, parse_items,
     sniff_head, temporal,
 )
 
@@ -54,17 +54,7 @@ def sniff(content: bytes) -> bool:
 
 def parse(content: bytes, ctx: ParseContext) -> Parsed:
     document = load_json(content, "an OpenAgenda export")
-    items = _events_of(document)
-    graph = Graph()
-    graph.bind("schema", SCHEMA)
-    parsed = Parsed(graph=graph)
-    for index, item in enumerate(items, 1):
-        where = _where(item, index)
-        if not isinstance(item, dict):
-            parsed.problems.append(ParseProblem(where=where, message="not a JSON object"))
-            continue
-        _add_event(item, where, ctx, parsed)
-    return parsed
+    return parse_items(_events_of(document), _where, _add_event, ctx)
 
 
 def _events_of(document: Any) -> list:

@@ -30,7 +30,8 @@ from ontology import SCHEMA
 
 from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem
 from ._json import (
-    add_address, add_geo, add_localized, add_offer, http_url, load_json, sniff_head, temporal,
+    add_address, add_geo, add_localized, add_offer, http_url, load_json, parse_items, sniff_head,
+    temporal,
 )
 
 _STATUS = {
@@ -59,16 +60,7 @@ def sniff(content: bytes) -> bool:
 
 def parse(content: bytes, ctx: ParseContext) -> Parsed:
     document = load_json(content, "a UiTdatabank export")
-    graph = Graph()
-    graph.bind("schema", SCHEMA)
-    parsed = Parsed(graph=graph)
-    for index, item in enumerate(_events_of(document), 1):
-        where = _where(item, index)
-        if not isinstance(item, dict):
-            parsed.problems.append(ParseProblem(where=where, message="not a JSON object"))
-            continue
-        _add_event(item, where, ctx, parsed)
-    return parsed
+    return parse_items(_events_of(document), _where, _add_event, ctx)
 
 
 def _events_of(document: Any) -> list:

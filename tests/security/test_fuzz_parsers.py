@@ -81,6 +81,8 @@ def test_deep_nesting_is_refused_or_read_not_crashed(depth):
         '{"@type": "Event", "subEvent": ' * depth) + '{"name": "leaf"}' + "}" * (depth + 1)
     parse_safely("jsonld", text.encode())
     parse_safely("html", f'<html><script type="application/ld+json">{text}</script></html>'.encode())
+    for name in ("openagenda", "uitdatabank"):  # JSON formats of their own
+        parse_safely(name, text.encode())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
