@@ -21,8 +21,6 @@ change log / N-Triples serialisation.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-from queue import Empty
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pages import BASE, build_store  # noqa: E402
+from processes import in_child  # noqa: E402
 
 
 def _status_mb(field: str) -> float:
@@ -91,19 +90,7 @@ def _dumps_in_child(data_dir: str, queue) -> None:
 
 
 def dumps(data_dir: Path) -> tuple[float, float, float, float, int, int]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_dumps_in_child, args=(str(data_dir), queue))
-    child.start()
-    while True:
-        try:
-            result = queue.get(timeout=5)
-            break
-        except Empty:
-            if not child.is_alive():
-                raise RuntimeError(f"the dump process died (exit code {child.exitcode})")
-    child.join()
-    return result
+    return in_child(_dumps_in_child, str(data_dir))
 
 
 def descriptions(data_dir: Path, changed: float) -> tuple[dict, dict]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import random
@@ -39,13 +38,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import synthetic  # noqa: E402
+from bench.processes import in_child  # noqa: E402
 from bench.bench_pages import BASE, free_port, wait_for  # noqa: E402
 
 TREE_MEMBER = "https://w3id.org/tree#member"
@@ -199,23 +198,6 @@ class _CountingWriter:
 
     def flush(self) -> None:
         self._out.flush()
-
-
-def in_child(target, *args):
-    """Run `target(*args, queue)` in a fresh (spawned) process; return what it put in the queue."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=target, args=(*args, queue))
-    child.start()
-    while True:
-        try:
-            result = queue.get(timeout=5)
-            break
-        except Empty:
-            if not child.is_alive():
-                raise RuntimeError(f"{target.__name__} died (exit code {child.exitcode})")
-    child.join()
-    return result
 
 
 # --- the sections ---------------------------------------------------------------------------

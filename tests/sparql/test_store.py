@@ -20,7 +20,7 @@ from sparql.queries import load_query
 from sparql.remote import RemoteStore, bind_values, endpoints_for
 from sparql.store import QuerySyntaxError, StoreError, StoreTimeout, open_store
 
-from .conftest import STORE_KINDS, new_store
+from .conftest import STORE_KINDS, local_http_server, new_store
 
 SCHEMA = Namespace("http://schema.org/")
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
@@ -264,7 +264,7 @@ def test_open_store_picks_the_implementation(tmp_path) -> None:
 @pytest.fixture
 def recording_server() -> Iterator[tuple[str, list[tuple[str, str, dict]]]]:
     """A stand-in SPARQL server that answers every request 204 and notes what it was sent."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     seen: list[tuple[str, str, dict]] = []
 
@@ -281,13 +281,8 @@ def recording_server() -> Iterator[tuple[str, list[tuple[str, str, dict]]]]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with local_http_server(Handler) as base:
+        yield base, seen
 
 
 def test_a_token_goes_with_writes_only(recording_server) -> None:
@@ -314,7 +309,7 @@ def test_without_a_token_writes_carry_no_authorization(recording_server) -> None
 def trickling_server() -> Iterator[str]:
     """Answers at once, then sends its results a few bytes at a time, as a server streaming a
     slow query does: each read is quick, the whole answer is not."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -333,13 +328,8 @@ def trickling_server() -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_http_server(Handler) as base:
+        yield base
 
 
 def test_a_public_query_must_be_answered_whole_within_its_timeout(trickling_server) -> None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pyoxigraph as ox
@@ -27,6 +27,8 @@ from publisher.settings import Settings
 from sparql.remote import Endpoints, RemoteStore, endpoints_for
 from sparql.store import open_store
 from sparql.workers import QueryWorkers
+
+from .conftest import local_http_server
 
 BASE_URL = "http://affiche.test"
 EVENT_IRIS = ("PREFIX schema: <http://schema.org/> "
@@ -183,13 +185,8 @@ def trickling_turtle_server() -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_http_server(Handler) as base:
+        yield base
 
 
 @pytest.mark.server
