@@ -1,7 +1,7 @@
 """Event pages per second, next to a static file of the same size served by the same server.
 
     .venv/bin/python bench/bench_pages.py [--events 100000] [--seconds 10] [--connections 8]
-                                          [--rounds 2] [--tool wrk|httpx]
+                                          [--rounds 2] [--latency-seconds 5] [--tool wrk|httpx]
 
 Writes N synthetic events (40 source graphs, 500 venues, 300 organisers, 2,000 performers, an
 offer each) as N-Quads straight into an embedded store, starts the app `affiche serve` runs (real
@@ -13,8 +13,10 @@ alternating, for `--seconds` each:
 - `event pages`: GET of `/event/{key}` for random keys (HTML with the embedded JSON-LD: one
   CONSTRUCT on the store, the view, the template).
 
-Then it times, once cold and once warm, the pages computed from the whole store (the agenda,
-`/calendar.ics`, `/sitemap.xml`, `/.well-known/void`).
+Before measuring it waits for the agenda and the sitemap, which the server computes in the
+background after start (`publisher.warmer`), and prints the server's resident memory. Then it
+times, once cold and once warm, other pages computed from the whole store (a filtered agenda,
+`/calendar.ics`, `/.well-known/void`).
 
 The load generator is `wrk` with a Lua script when installed (`apt-get install wrk`), otherwise
 Python (httpx, `--connections` concurrent clients). The figure that matters is the ratio
@@ -73,6 +75,12 @@ def _text(value: str, lang: str | None = None, datatype: str | None = None) -> s
 
 def synthetic_nquads(events: int, seed: int = 5) -> bytes:
     """N events as N-Quads: venues, organisers and performers shared, each in its source's graph."""
+    return b"".join(synthetic_chunks(events, seed))
+
+
+def synthetic_chunks(events: int, seed: int = 5, chunk: int = 50_000):
+    """The same N-Quads in parts of `chunk` events, so that a million events never sit in memory
+    at once (as one text they took several GB)."""
     rng = random.Random(seed)
     lines: list[str] = []
     graph = lambda i: f"{BASE}/graph/source-{i % SOURCES:02d}"  # noqa: E731
@@ -102,6 +110,9 @@ def synthetic_nquads(events: int, seed: int = 5) -> bytes:
         lines += [_quad(person, RDF_TYPE, _iri(S + "Person"), g),
                   _quad(person, S + "name", _text(f"Artiste {i}"), g)]
     for i in range(events):
+        if i and i % chunk == 0:
+            yield "".join(lines).encode("utf-8")
+            lines = []
         event, offer, g = f"{BASE}/event/bench-{i}", f"{BASE}/event/bench-{i}#offer", graph(i)
         day = 1 + i % 28
         month = 1 + (i // 28) % 12
@@ -131,7 +142,7 @@ def synthetic_nquads(events: int, seed: int = 5) -> bytes:
             _quad(event, AFF + "harvestedAt", _text("2026-11-20T08:00:00+00:00", datatype=XSD + "dateTime"), g),
             _quad(event, PROV + "wasDerivedFrom", _iri(f"{BASE}/source/source-{i % SOURCES:02d}"), g),
         ]
-    return "".join(lines).encode("utf-8")
+    yield "".join(lines).encode("utf-8")
 
 
 def build_store(data_dir: Path, events: int) -> float:
@@ -140,7 +151,8 @@ def build_store(data_dir: Path, events: int) -> float:
 
     started = time.perf_counter()
     store = ox.Store(str(data_dir / "store"))
-    store.bulk_load(synthetic_nquads(events), format=ox.RdfFormat.N_QUADS)
+    for part in synthetic_chunks(events):
+        store.bulk_load(part, format=ox.RdfFormat.N_QUADS)
     store.flush()
     del store
     return time.perf_counter() - started
@@ -161,6 +173,14 @@ def serve(data_dir: Path, static_dir: Path, port: int) -> None:
     app = create_app(settings, store=EmbeddedStore(data_dir / "store"))
     app.mount("/bench-static", StaticFiles(directory=static_dir), name="bench-static")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def rss_mb(pid: int) -> float:
+    """The server's resident memory (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def free_port() -> int:
@@ -253,6 +273,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-seconds", type=int, default=5,
+                        help="then p50/p99 with 1 connection for this long (0: skip)")
     parser.add_argument("--tool", choices=("wrk", "httpx"),
                         default="wrk" if shutil.which("wrk") else "httpx")
     parser.add_argument("--serve", nargs=3, metavar=("DATA_DIR", "STATIC_DIR", "PORT"),
@@ -279,6 +301,11 @@ def main() -> None:
                                     str(static_dir), str(port)], env=env)
         try:
             wait_for(base + "/robots.txt", process)
+            began = time.perf_counter()
+            for path in ("/", "/sitemap.xml"):  # computed after start by the warmer; wait for it
+                httpx.get(base + path, headers={"Accept": "text/html"}, timeout=3600)
+            print(f"  agenda and sitemap ready {time.perf_counter() - began:.1f} s after start "
+                  f"(publisher.warmer); RSS {rss_mb(process.pid):.0f} MB", flush=True)
             page = httpx.get(f"{base}/event/bench-{args.events // 2}",
                              headers={"Accept": "text/html"}, timeout=30)
             page.raise_for_status()
@@ -301,8 +328,18 @@ def main() -> None:
                     results[name].append(result)
                     print(f"  {name:12s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms"
                           f"  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}", flush=True)
-            print("\nwhole-store pages (first request computes, the next ones reuse it until the "
-                  "next harvest):")
+            if args.latency_seconds:
+                print(f"latency with 1 connection ({args.latency_seconds} s each):")
+                for name, path in (("static", static), ("event pages", None)):
+                    if args.tool == "wrk":
+                        result = run_wrk(base, path, args.events, args.latency_seconds, 1, work_dir)
+                    else:
+                        result = run_httpx(base, path, args.events, args.latency_seconds, 1)
+                    print(f"  {name:12s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms"
+                          f"  p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}", flush=True)
+            print(f"  server RSS after the event pages: {rss_mb(process.pid):.0f} MB")
+            print("\nwhole-store pages (the first two warmed in the background after start; a new "
+                  "filter computes, the next ones reuse it until the next harvest):")
             for path in ("/", "/", "/?city=Lyon&discipline=music", "/?city=Lyon&discipline=music",
                          "/calendar.ics", "/sitemap.xml", "/sitemap.xml", "/.well-known/void"):
                 began = time.perf_counter()

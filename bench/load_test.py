@@ -1,7 +1,7 @@
 """Load and harvest at once: pages and /sparql under concurrent clients while harvests run.
 
     .venv/bin/python bench/load_test.py [--seconds 120] [--concurrency 8] [--events 1500]
-                                        [--max-requests 200000]
+                                        [--max-requests 200000] [--memory-csv FILE]
 
 Everything stays on 127.0.0.1 and is bounded in time and count. The script starts `affiche demo`
 (real uvicorn, the embedded store, /sparql in worker processes, the organiser API) in a
@@ -19,8 +19,9 @@ latency percentiles per kind of request, and apart from errors the /sparql queri
 concurrency cap (503 with Retry-After, the designed answer when more than
 AFFICHE_SPARQL_MAX_CONCURRENT queries are running); the ratio of the second phase's percentiles to the
 baseline's; harvests completed and failed; the resident memory of the server and its worker
-processes sampled every two seconds (first, last, highest, and the growth over the second half of
-the run, to tell a leak from a warm-up). Exit status 1 when any request failed.
+processes sampled every two seconds (first, last, highest; the least-squares slope over the second
+half of the run in MiB/min and the means of the first and last quarters, to tell a leak from a
+warm-up); `--memory-csv` keeps every sample. Exit status 1 when any request failed.
 """
 
 from __future__ import annotations
@@ -221,26 +222,79 @@ def harvest_loop(base: str, token: str, stop: threading.Event, results: Counter,
     with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
         while not stop.is_set():
             started = time.monotonic()
-            job = http.post("/api/sources/hirondelles/harvest")
-            if job.status_code not in (200, 202):
-                results[f"refused {job.status_code}"] += 1
+            try:
+                state = run_one_harvest(http, stop, results)
+            except httpx.HTTPError as exc:  # counted as a failure; the loop goes on
+                results[f"transport error ({type(exc).__name__})"] += 1
                 stop.wait(1)
                 continue
-            job_url = job.json()["url"]
-            state = job.json()["state"]
-            while state in ("queued", "running") and not stop.is_set():
-                stop.wait(0.5)
-                state = http.get(job_url).json()["state"]
+            if state is None:
+                continue
             results[state if not stop.is_set() else f"{state} at the end"] += 1
             if state == "done":
                 durations.append(time.monotonic() - started)
 
 
-def sample_memory(pid: int, stop: threading.Event, samples: list[tuple[float, int, int]]) -> None:
+def run_one_harvest(http: httpx.Client, stop: threading.Event, results: Counter) -> str | None:
+    """Trigger one harvest and follow its job to its end; None when the API refused it."""
+    job = http.post("/api/sources/hirondelles/harvest")
+    if job.status_code not in (200, 202):
+        results[f"refused {job.status_code}"] += 1
+        stop.wait(1)
+        return None
+    job_url, state = job.json()["url"], job.json()["state"]
+    while state in ("queued", "running") and not stop.is_set():
+        stop.wait(0.5)
+        state = http.get(job_url).json()["state"]
+    return state
+
+
+def descendants(pid: int) -> int:
+    """How many processes run under `pid` (the /sparql workers and their helpers)."""
+    count, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = [int(child) for child in (task / "children").read_text().split()]
+                count += len(children)
+                pending.extend(children)
+        except OSError:
+            continue
+    return count
+
+
+def sample_memory(pid: int, stop: threading.Event, samples: list[tuple[float, int, int, int]],
+                  every: float = 2.0) -> None:
     started = time.monotonic()
     while not stop.is_set():
-        samples.append((time.monotonic() - started, rss_kib(pid), rss_kib(pid, descendants=False)))
-        stop.wait(2)
+        samples.append((time.monotonic() - started, rss_kib(pid), rss_kib(pid, descendants=False),
+                        descendants(pid)))
+        stop.wait(every)
+
+
+def slope_mib_per_minute(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of RSS (KiB) against time (s), in MiB per minute."""
+    if len(points) < 2:
+        return 0.0
+    mean_t = statistics.fmean(t for t, _ in points)
+    mean_v = statistics.fmean(v for _, v in points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if not spread:
+        return 0.0
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread / 1024 * 60
+
+
+def memory_report(memory: list[tuple[float, int, int, int]], column: int) -> dict[str, float]:
+    """First, last, highest; slope over the second half; means of the first and last quartiles."""
+    values = [sample[column] / 1024 for sample in memory]
+    end = memory[-1][0]
+    half = [(sample[0], sample[column]) for sample in memory if sample[0] >= end / 2]
+    quarter = max(1, len(values) // 4)
+    return {"first": values[0], "last": values[-1], "highest": max(values),
+            "half_from": half[0][1] / 1024, "half_to": half[-1][1] / 1024,
+            "slope": slope_mib_per_minute(half), "q1": statistics.fmean(values[:quarter]),
+            "q4": statistics.fmean(values[-quarter:])}
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -267,6 +321,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients")
     parser.add_argument("--events", type=int, default=1500, help="events in the harvested feed")
     parser.add_argument("--max-requests", type=int, default=200_000, help="stop after this many")
+    parser.add_argument("--memory-csv", help="write every memory sample (seconds, KiB) to this file")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 8), 600)
 
@@ -287,7 +342,7 @@ def main() -> int:
             print(f"affiche demo at {base} (pid {process.pid}); {len(choices)} URLs; "
                   f"{args.concurrency} clients; feed of {args.events} events at {feed_url}")
 
-            memory: list[tuple[float, int, int]] = []
+            memory: list[tuple[float, int, int, int]] = []
             stop_sampling = threading.Event()
             sampler = threading.Thread(target=sample_memory, args=(process.pid, stop_sampling, memory))
             sampler.start()
@@ -328,14 +383,23 @@ def main() -> int:
     for label, column in (("server + workers", 1), ("server process alone", 2)):
         if not memory:
             break
-        values = [sample[column] for sample in memory]
-        half = [sample[column] for sample in memory if sample[0] >= memory[-1][0] / 2]
-        print(f"\n== memory ({label}, RSS): first {values[0] / 1024:.0f} MiB, last "
-              f"{values[-1] / 1024:.0f} MiB, highest {max(values) / 1024:.0f} MiB; second half: "
-              f"{half[0] / 1024:.0f} → {half[-1] / 1024:.0f} MiB ({len(values)} samples)")
+        figures = memory_report(memory, column)
+        print(f"\n== memory ({label}, RSS): first {figures['first']:.0f} MiB, last "
+              f"{figures['last']:.0f} MiB, highest {figures['highest']:.0f} MiB ({len(memory)} samples)"
+              f"\n   second half: {figures['half_from']:.0f} → {figures['half_to']:.0f} MiB, "
+              f"slope {figures['slope']:+.2f} MiB/min; mean of the first quarter {figures['q1']:.0f} MiB,"
+              f" of the last quarter {figures['q4']:.0f} MiB")
+    if memory:
+        print(f"   processes under the server: {min(s[3] for s in memory)}–{max(s[3] for s in memory)}")
+    if args.memory_csv:
+        with open(args.memory_csv, "w", encoding="utf-8") as out:
+            out.write("seconds,server_and_workers_kib,server_kib,processes\n")
+            out.writelines(f"{t:.1f},{a},{b},{n}\n" for t, a, b, n in memory)
     print(f"\n== server still running at the end: {alive}")
     failed = baseline.errors.total() + loaded.errors.total()
-    return 1 if failed or not alive or harvests.get("failed") else 0
+    broken = sum(count for outcome, count in harvests.items()
+                 if outcome == "failed" or outcome.startswith("transport error"))
+    return 1 if failed or not alive or broken else 0
 
 
 if __name__ == "__main__":

@@ -71,35 +71,34 @@ def _status_mb(field: str, pid: int | str = "self") -> float:
 # --- harvesting in a fresh process ------------------------------------------------------------
 
 
-class CountingStore:
-    """The store, counting what a harvest writes (graphs replaced, triples written)."""
+def _counting_store(path: Path):
+    """The embedded store, counting what a harvest writes (graphs replaced, triples written)."""
+    from sparql.store import EmbeddedStore
 
-    def __init__(self, store) -> None:
-        self._store, self.writes, self.triples = store, 0, 0
+    class CountingStore(EmbeddedStore):
+        writes, triples = 0, 0
 
-    def replace_graph(self, graph_iri, graph) -> None:
-        self.writes += 1
-        self.triples += len(graph)
-        self._store.replace_graph(graph_iri, graph)
+        def replace_graph(self, graph_iri, graph) -> None:
+            self.writes += 1
+            self.triples += len(graph)
+            super().replace_graph(graph_iri, graph)
 
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+    return CountingStore(path)
 
 
 def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use_history: bool,
-                   profile: str | None, queue) -> None:
+                   profile: str | None, workers: int, queue) -> None:
     from harvester.changes import ChangeLog
     from harvester.incremental import FeedHistory
-    from harvester.pipeline import harvest
+    from harvester.pipeline import HarvestTask, harvest_all
     from harvester.sources import load_sources
     from harvester.fetch import FetchPolicy
     from publisher.settings import Settings
-    from sparql.store import EmbeddedStore
 
     data = Path(data_dir)
     settings = Settings(base_url=BASE, data_dir=data)
     sources = [s for s in load_sources(Path(config)) if source_ids is None or s.id in source_ids]
-    store = CountingStore(EmbeddedStore(data / "store"))
+    store = _counting_store(data / "store")
     changes = ChangeLog(data, page_size=settings.feed_page_size)
     # the settings that matter for local feed files (publisher.cli.fetch_policy has them all)
     policy = FetchPolicy(max_bytes=settings.fetch_max_bytes, max_triples=settings.harvest_max_triples,
@@ -109,13 +108,13 @@ def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use
     rss_before = _status_mb("VmRSS")
     totals = {"found": 0, "published": 0, "quarantined": 0, "unchanged": 0, "errors": 0}
     profiler = _start_profiler() if profile else None
-    cpu_started = time.process_time()
+    cpu_started = _cpu_seconds()
     started = time.perf_counter()
-    for source in sources:
-        history = (FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
-                   if use_history else None)
-        report = harvest(source, store, BASE, settings.reports_dir, policy,
-                         changes=changes, history=history)
+    tasks = [HarvestTask(source, FeedHistory(settings.harvest_dir, source.id,
+                                             settings.harvest_archive_keep) if use_history else None)
+             for source in sources]
+    reports = harvest_all(tasks, store, BASE, settings.reports_dir, policy, changes, workers)
+    for report in reports:
         for key, value in report.summary.items():
             if key in totals:
                 totals[key] += value
@@ -123,7 +122,7 @@ def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use
         totals["errors"] += report.error is not None
     store.flush()
     seconds = time.perf_counter() - started
-    cpu_seconds = time.process_time() - cpu_started  # what other load on the machine leaves alone
+    cpu_seconds = _cpu_seconds() - cpu_started  # what other load on the machine leaves alone
     if profiler is not None:
         profiler.stop()
         Path(profile).write_text(profiler.output_text(show_all=False), encoding="utf-8")
@@ -131,9 +130,24 @@ def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use
     store.close()
     queue.put({**totals, "seconds": seconds, "cpu_seconds": cpu_seconds, "writes": store.writes, "triples": store.triples,
                "members": after - before, "rss_before_mb": rss_before,
-               "peak_mb": _status_mb("VmHWM"),
+               "peak_mb": _status_mb("VmHWM"), "workers_peak_mb": _workers_peak_mb(), "workers": workers,
                "largest_source_mb": max(s.path.stat().st_size for s in sources) / 1e6,
                "sources": len(sources)})
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its worker processes that ended (all of them, once a
+    harvest returns): the work done, whatever else the machine was doing."""
+    own = time.process_time()
+    children = os.times()
+    return own + children.children_user + children.children_system
+
+
+def _workers_peak_mb() -> float:
+    """The largest peak resident memory of a worker process that ended (Linux: kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _start_profiler():
@@ -204,14 +218,18 @@ class _CountingWriter:
 
 
 def full_harvest(data_dir: Path, config: Path, sources: list[synthetic.SyntheticSource],
-                 figures: list[Figure], profile_dir: Path | None = None) -> dict:
+                 figures: list[Figure], profile_dir: Path | None = None, workers: int = 1) -> dict:
+    """Each format's sources harvested in a fresh process, with `workers` worker processes
+    (a profile is taken with one: the whole pipeline in the profiled process)."""
     total = {"seconds": 0.0, "found": 0, "peak_mb": 0.0}
+    workers = 1 if profile_dir else workers
     for feed_format in synthetic.FORMATS:
         ids = [s.id for s in sources if s.format == feed_format]
         if not ids:
             continue
         profile = str(profile_dir / f"harvest-{feed_format}.txt") if profile_dir else None
-        r = in_child(_harvest_child, str(data_dir), str(config), ids, True, profile)
+        r = in_child(_harvest_child, str(data_dir), str(config), ids, True, profile, workers)
+        largest = max((s for s in sources if s.format == feed_format), key=lambda s: s.events)
         # measures are named alike at every size, so that --compare finds them; counts go in notes
         label = feed_format
         figures.append(Figure("full harvest", f"{label} events/s", r["found"] / r["seconds"], "ev/s",
@@ -220,29 +238,39 @@ def full_harvest(data_dir: Path, config: Path, sources: list[synthetic.Synthetic
         figures.append(Figure("full harvest", f"{label} events/CPU-s", r["found"] / r["cpu_seconds"],
                               "ev/s", "per second of the harvesting process's CPU time"))
         figures.append(Figure("full harvest", f"{label} peak memory", r["peak_mb"], "MB",
-                              f"{r['rss_before_mb']:.0f} MB before the first source; largest "
-                              f"source {r['largest_source_mb']:.2f} MB"))
+                              f"the writing process; {r['rss_before_mb']:.0f} MB before the first "
+                              f"source; largest source {r['largest_source_mb']:.2f} MB, "
+                              f"{largest.events} events"))
+        peak = max(r["peak_mb"], r["workers_peak_mb"])
+        # where the feeds were read: the workers, or the writing process itself when it had none
+        reader = r["workers_peak_mb"] or r["peak_mb"]
+        per_event_kb = (reader - r["rss_before_mb"]) * 1000 / largest.events
+        figures.append(Figure("full harvest", f"{label} worker peak memory", r["workers_peak_mb"],
+                              "MB", f"the largest of {r['workers']} worker processes (0: none, the "
+                              f"writing process read the feeds); {per_event_kb:.0f} kB per event "
+                              "of the largest source, above an idle process"))
         total["seconds"] += r["seconds"]
         total["cpu_seconds"] = total.get("cpu_seconds", 0.0) + r["cpu_seconds"]
         total["found"] += r["found"]
-        total["peak_mb"] = max(total["peak_mb"], r["peak_mb"])
+        total["peak_mb"] = max(total["peak_mb"], peak)
     figures.append(Figure("full harvest", "all formats events/s", total["found"] / total["seconds"],
                           "ev/s", f"{total['found']} events in {total['seconds']:.1f} s; "
-                          f"{total['found'] / total['cpu_seconds']:.0f} events/CPU-s"))
+                          f"{total['found'] / total['cpu_seconds']:.0f} events/CPU-s; "
+                          f"{workers} worker process(es)"))
     figures.append(Figure("machine", "load average (1 min) after the harvest", os.getloadavg()[0],
                           "", f"{os.cpu_count()} CPUs: above it, other work slowed the figures"))
     return total
 
 
 def reharvest(data_dir: Path, config: Path, sources: list[synthetic.SyntheticSource],
-              figures: list[Figure]) -> None:
-    r = in_child(_harvest_child, str(data_dir), str(config), None, True, None)
+              figures: list[Figure], workers: int = 1) -> None:
+    r = in_child(_harvest_child, str(data_dir), str(config), None, True, None, workers)
     figures.append(Figure("re-harvest", "unchanged: seconds", r["seconds"], "s",
                           f"{r['unchanged']}/{r['sources']} sources unchanged"))
     figures.append(Figure("re-harvest", "unchanged: store writes", r["writes"], "graphs",
                           f"{r['triples']} triples written"))
     changed = synthetic.change_events(sources, 0.01, config.parent)
-    r = in_child(_harvest_child, str(data_dir), str(config), None, True, None)
+    r = in_child(_harvest_child, str(data_dir), str(config), None, True, None, workers)
     events = sum(s.events for s in sources)
     figures.append(Figure("re-harvest", "1% changed: seconds", r["seconds"], "s",
                           f"{len(changed)} of {len(sources)} sources changed; "
@@ -263,9 +291,9 @@ def one_big_source(work: Path, events: int, figures: list[Figure]) -> dict:
                                        records=[r for s in sources for r in s.records])
     config = synthetic.write_region([merged], directory)
     data_dir = directory / "data"
-    full = in_child(_harvest_child, str(data_dir), str(config), None, True, None)
-    same = in_child(_harvest_child, str(data_dir), str(config), None, True, None)
-    forced = in_child(_harvest_child, str(data_dir), str(config), None, False, None)
+    full = in_child(_harvest_child, str(data_dir), str(config), None, True, None, 1)
+    same = in_child(_harvest_child, str(data_dir), str(config), None, True, None, 1)
+    forced = in_child(_harvest_child, str(data_dir), str(config), None, False, None, 1)
     label = "big CSV source"
     figures.append(Figure("one source", f"{label}: full harvest", full["seconds"], "s",
                           f"{merged.events} events; peak {full['peak_mb']:.0f} MB for a "
@@ -588,11 +616,14 @@ def run(args) -> dict:
         print("full harvest…", flush=True)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        harvest_total = full_harvest(data_dir, config, sources, figures, args.profile)
+        harvest_total = full_harvest(data_dir, config, sources, figures, args.profile,
+                                     args.harvest_workers)
+        if args.only == "harvest":
+            return _results(args, started, sources, figures)
         print("dumps…", flush=True)
         dump_s = dumps_section(data_dir, figures)
         print("re-harvest…", flush=True)
-        reharvest(data_dir, config, sources, figures)
+        reharvest(data_dir, config, sources, figures, args.harvest_workers)
         print("one big source…", flush=True)
         big = one_big_source(work, min(args.events, 10_000), figures)
         print("validation…", flush=True)
@@ -613,6 +644,10 @@ def run(args) -> dict:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    return _results(args, started, sources, figures)
+
+
+def _results(args, started: str, sources: list, figures: list[Figure]) -> dict:
     return {"meta": {"events": args.events, "started": started, "machine": platform.node(),
                      "cpus": os.cpu_count(), "python": platform.python_version(),
                      "sources": len(sources)},
@@ -635,6 +670,10 @@ def parser() -> argparse.ArgumentParser:
                    help="also measure event pages on a bulk-loaded store of this many events")
     p.add_argument("--profile", type=Path, default=None,
                    help="write a pyinstrument profile of each format's full harvest in this directory")
+    p.add_argument("--harvest-workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes reading sources (AFFICHE_HARVEST_WORKERS; default: cores)")
+    p.add_argument("--only", choices=("harvest",), default=None,
+                   help="run one section alone (harvest: the full harvest per format)")
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the generated feeds and stores")
     return p

@@ -18,12 +18,14 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterable
 
 import pyoxigraph as ox
 from rdflib import Graph
+from rdflib.term import Node
 
 from ontology import AFFICHE
-from sparql.store import to_ox
+from sparql.store import OxTerms
 
 FILE_NAME = "changes.sqlite"
 
@@ -73,17 +75,20 @@ class Position:
     timestamp: str | None
 
 
-def canonical_descriptions(descriptions: dict[str, Graph]) -> dict[str, str]:
-    """Each description as sorted N-Triples, without `affiche:harvestedAt`, spelled as the store
-    spells it.
+def canonical_descriptions(descriptions: dict[str, Iterable[tuple[Node, Node, Node]]],
+                           terms: OxTerms | None = None) -> dict[str, str]:
+    """Each description (a graph, or its triples) as sorted N-Triples, without
+    `affiche:harvestedAt`, spelled as the store spells it.
 
     The store keeps values, not spellings (`"12.0"^^xsd:decimal` comes back as `"12"`): going
     through the same encoding makes members spell every literal exactly as the dumps do. One
-    in-memory store holds the whole batch, one named graph per event.
+    in-memory store holds the whole batch, one named graph per event. `terms` shares the
+    conversions already made for the same feed.
     """
+    terms = OxTerms() if terms is None else terms
     canonical = ox.Store()
     canonical.extend(
-        ox.Quad(to_ox(s), to_ox(p), to_ox(o), ox.NamedNode(iri))
+        ox.Quad(terms[s], terms[p], terms[o], ox.NamedNode(iri))
         for iri, graph in descriptions.items() for s, p, o in graph if p != AFFICHE.harvestedAt
     )
     out = {}
@@ -139,8 +144,14 @@ class ChangeLog:
         """Compare one source's freshly published events with their latest members; append the
         differences (created, updated, removed) as members sharing one timestamp, in one transaction.
         """
+        return self.record_canonical(source_id, canonical_descriptions(descriptions), now)
+
+    def record_canonical(self, source_id: str, descriptions: dict[str, str],
+                         now: datetime | None = None) -> list[Member]:
+        """`record` for descriptions already made canonical (`canonical_descriptions`), as a
+        harvest worker process hands them over."""
         fresh = {}
-        for iri, ntriples in canonical_descriptions(descriptions).items():
+        for iri, ntriples in descriptions.items():
             fresh[iri] = (hashlib.sha256(ntriples.encode("utf-8")).hexdigest(), ntriples)
         with closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")

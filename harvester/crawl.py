@@ -167,7 +167,12 @@ def crawl_sitemap(fetched: Fetched, policy: FetchPolicy, pacer: Pacer | None = N
 
 
 def _same_host(url: str, host: str, result: CrawlResult) -> bool:
-    if urlsplit(url).netloc == host:
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError as exc:  # `http://[`: listed, but no URL
+        result.problems.append((url, f"not a valid URL ({exc}); not read"))
+        return False
+    if netloc == host:
         return True
     result.problems.append((url, f"not on the sitemap's host {host}; sitemaps may only list their own pages"))
     return False
@@ -254,8 +259,11 @@ def _links(page: Fetched, host: str) -> list[str]:
         return []
     links = []
     for href in tree.xpath("//a/@href"):
-        url = urldefrag(urljoin(page.location, str(href).strip())).url
-        parts = urlsplit(url)
+        try:
+            url = urldefrag(urljoin(page.location, str(href).strip())).url
+            parts = urlsplit(url)
+        except ValueError:  # `http://[`: not a link that can be followed
+            continue
         if parts.scheme in ("http", "https") and parts.netloc == host and not _NOT_PAGES.search(parts.path):
             links.append(url)
     return list(dict.fromkeys(links))

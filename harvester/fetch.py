@@ -85,16 +85,19 @@ def read_file(path: Path, policy: FetchPolicy) -> Fetched:
 
 def check_address(url: str, policy: FetchPolicy) -> None:
     """Refuse URLs whose host resolves to an address that is not public."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # both raise on a malformed host or port
+    except ValueError as exc:
+        raise FetchError(f"{url}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"{url}: only http and https URLs are harvested")
-    host = parts.hostname
     if not host:
         raise FetchError(f"{url}: the URL has no host")
     if host in policy.allow_hosts:
         return
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise FetchError(f"{url}: cannot resolve host {host!r}") from exc
     for info in infos:
@@ -153,6 +156,8 @@ def fetch_url(url: str, policy: FetchPolicy, validators: dict[str, str] | None =
                 raise FetchError(f"{url}: no complete answer within {policy.timeout_s:g} s") from exc
             except httpx.HTTPError as exc:
                 raise FetchError(f"{url}: {exc}") from exc
+            except (httpx.InvalidURL, ValueError) as exc:  # a malformed URL, or redirect Location
+                raise FetchError(f"{url}: not a valid URL ({exc})") from exc
     raise FetchError(f"{url}: more than {policy.max_redirects} redirects")
 
 

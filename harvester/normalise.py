@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 import pyoxigraph
@@ -98,11 +99,19 @@ class Normalised:
 def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = None) -> Normalised:
     """Return the canonical graph of a parsed feed; the input graph is left untouched."""
     dropped: list[str] = []
-    canonical = _rewrite_schema_https(graph, dropped)
-    renamed = _mint_iris(canonical, context)
-    out = Graph()
-    for s, p, o in canonical:
-        value = _well_formed_language(_normalise_object(p, renamed.get(o, o), context), context)
+    parsed = list(graph)  # read once: each pass over an rdflib graph costs more than over a list
+    canonical = _rewrite_schema_https(graph, dropped, parsed)
+    triples = parsed if canonical is graph else list(canonical)
+    renamed = _mint_iris(canonical, context, triples)
+    # rdflib's default store keeps contexts (named graphs) this graph never has: about a third
+    # of the cost of each add. SimpleMemory keeps the same triples without them.
+    out = Graph(store="SimpleMemory")
+    values: dict[tuple[Node, Node], Node] = {}  # a feed repeats its towns, prices, types…
+    for s, p, o in triples:
+        o = renamed.get(o, o)
+        value = values.get((p, o))
+        if value is None:
+            value = values[(p, o)] = _well_formed_language(_normalise_object(p, o, context), context)
         if p in URL_PROPERTIES and _is_script_url(value):
             dropped.append(f"left out {_local_name(p)} {str(value)[:60]!r}: not a web address")
             continue
@@ -143,9 +152,32 @@ def _is_valid_iri(term: Node) -> bool:
     return True
 
 
-def _rewrite_schema_https(graph: Graph, dropped: list[str]) -> Graph:
+def _needs_rewrite(graph: Iterable[tuple[Node, Node, Node]]) -> bool:
+    """Whether some term is in https://schema.org/ or is not an IRI the store can hold: most feeds
+    have none, and then the graph is used as it is rather than copied triple by triple."""
+    checked: set[Node] = set()
+    for triple in graph:
+        for term in triple:
+            if term in checked:
+                continue
+            checked.add(term)
+            if isinstance(term, URIRef):
+                if str(term).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term):
+                    return True
+            elif isinstance(term, Literal) and term.datatype is not None:
+                if str(term.datatype).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term.datatype):
+                    return True
+    return False
+
+
+def _rewrite_schema_https(graph: Graph, dropped: list[str],
+                          triples: list[tuple[Node, Node, Node]] | None = None) -> Graph:
     """Rewrite https://schema.org/ to http. A node named by an unusable IRI (relative, with
-    spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out."""
+    spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out.
+    A graph with nothing to rewrite is returned as it is (and not changed later); `triples` are
+    its triples when the caller has them already."""
+    if not _needs_rewrite(graph if triples is None else triples):
+        return graph
     out = Graph()
     unusable: dict[Node, BNode] = {}
 
@@ -171,12 +203,38 @@ def _rewrite_schema_https(graph: Graph, dropped: list[str]) -> Graph:
 # --- identity -------------------------------------------------------------------------------
 
 
-def _first_text(graph: Graph, node: Node, prop: URIRef) -> str:
+class _Lookups:
+    """The look-ups minting makes, over a graph read once into dictionaries: rdflib's own cost
+    several times more each, and minting makes several per node. Objects come in the graph's
+    order, as rdflib gives them."""
+
+    def __init__(self, graph: Iterable[tuple[Node, Node, Node]]) -> None:
+        self._pairs: dict[Node, list[tuple[Node, Node]]] = defaultdict(list)
+        self._objects: dict[tuple[Node, Node], list[Node]] = defaultdict(list)
+        self.located: set[Node] = set()  # objects of schema:location
+        location = SCHEMA.location  # a namespace attribute costs a call: once, not per triple
+        for s, p, o in graph:
+            self._pairs[s].append((p, o))
+            self._objects[(s, p)].append(o)
+            if p == location:
+                self.located.add(o)
+
+    def objects(self, node: Node, prop: URIRef) -> Iterator[Node]:
+        return iter(self._objects.get((node, prop), ()))
+
+    def predicate_objects(self, node: Node) -> Iterator[tuple[Node, Node]]:
+        return iter(self._pairs.get(node, ()))
+
+    def subjects(self) -> Iterable[Node]:
+        return self._pairs.keys()
+
+
+def _first_text(graph: Graph | _Lookups, node: Node, prop: URIRef) -> str:
     values = sorted(str(v) for v in graph.objects(node, prop) if isinstance(v, Literal))
     return values[0] if values else ""
 
 
-def _organiser_id(graph: Graph, node: Node) -> str:
+def _organiser_id(graph: Graph | _Lookups, node: Node) -> str:
     """What the organiser identifies the event by: identifier, own IRI, URL (+ start), or content."""
     identifier = _first_text(graph, node, SCHEMA.identifier)
     if identifier:
@@ -192,7 +250,7 @@ def _organiser_id(graph: Graph, node: Node) -> str:
     return f"content:{_first_text(graph, node, SCHEMA.name)}|{start}|{place}"
 
 
-def _entity_identity(graph: Graph, node: Node) -> tuple[str, str]:
+def _entity_identity(graph: Graph | _Lookups, node: Node) -> tuple[str, str]:
     """(label, identity) for a place, organisation, person or work."""
     name = _first_text(graph, node, SCHEMA.name)
     shared = identity.strongest(_external_ids(graph, node))
@@ -208,7 +266,7 @@ def _entity_identity(graph: Graph, node: Node) -> tuple[str, str]:
     return str(node), f"node:{node}"
 
 
-def _external_ids(graph: Graph, node: Node) -> set[str]:
+def _external_ids(graph: Graph | _Lookups, node: Node) -> set[str]:
     """Wikidata, Artsdata, ISNI, SIRET, KBO identifiers of a node: its own IRI, its sameAs, its
     identifier (text or PropertyValue with a propertyID), its vatID/taxID."""
     found = set()
@@ -234,29 +292,31 @@ def _fold(text: str) -> str:
     return identity.slugify(text, limit=200)
 
 
-def _entity_kind(graph: Graph, node: Node) -> str | None:
+def _entity_kind(graph: Graph | _Lookups, node: Node) -> str | None:
     for rdf_type in graph.objects(node, RDF.type):
         if rdf_type in ENTITY_KINDS:
             return ENTITY_KINDS[rdf_type]
     return None
 
 
-def _mint_iris(graph: Graph, context: NormaliseContext) -> dict[Node, URIRef]:
+def _mint_iris(graph: Graph, context: NormaliseContext,
+               triples: list[tuple[Node, Node, Node]] | None = None) -> dict[Node, URIRef]:
     renamed: dict[Node, URIRef] = {}
+    lookups = _Lookups(graph if triples is None else triples)
     for node in event_nodes(graph):
-        key = identity.event_key(context.source_id, _organiser_id(graph, node))
+        key = identity.event_key(context.source_id, _organiser_id(lookups, node))
         renamed[node] = URIRef(identity.iri(context.base_url, "event", key))
-    for node in set(graph.subjects()):
+    for node in set(lookups.subjects()):
         if node in renamed or _is_ours(node, context):
             continue
-        kind = _entity_kind(graph, node)
-        if kind is None and (None, SCHEMA.location, node) in graph and isinstance(node, BNode):
+        kind = _entity_kind(lookups, node)
+        if kind is None and node in lookups.located and isinstance(node, BNode):
             kind = "place"
         if kind is None:
             continue
-        label, ident = _entity_identity(graph, node)
+        label, ident = _entity_identity(lookups, node)
         renamed[node] = URIRef(identity.iri(context.base_url, kind, identity.entity_key(label, ident)))
-    _skolemise_rest(graph, renamed)
+    _skolemise_rest(lookups, renamed)
     return renamed
 
 
@@ -264,7 +324,7 @@ def _is_ours(node: Node, context: NormaliseContext) -> bool:
     return isinstance(node, URIRef) and identity.parse_iri(context.base_url, str(node)) is not None
 
 
-def _skolemise_rest(graph: Graph, renamed: dict[Node, URIRef]) -> None:
+def _skolemise_rest(graph: Graph | _Lookups, renamed: dict[Node, URIRef]) -> None:
     """Give every remaining blank node a stable IRI under the first minted node that reaches it."""
     queue = deque(sorted(renamed, key=lambda n: str(renamed[n])))
     while queue:
@@ -279,7 +339,7 @@ def _skolemise_rest(graph: Graph, renamed: dict[Node, URIRef]) -> None:
             queue.append(o)
 
 
-def _content_signature(graph: Graph, node: Node, depth: int = 0) -> str:
+def _content_signature(graph: Graph | _Lookups, node: Node, depth: int = 0) -> str:
     parts = []
     for p, o in graph.predicate_objects(node):
         if isinstance(o, BNode):

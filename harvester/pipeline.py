@@ -8,26 +8,36 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Callable, Iterable
 
+import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib.term import Node
 
 from ontology import AFFICHE, SCHEMA, XSD
 from shapes import Problem, validate
 from shapes.score import event_score, source_score
 from sparql.queries import load_query
-from sparql.store import Store
+from sparql.store import EmbeddedStore, NTriples, OxTerms, Store
 
 from . import identity
-from .changes import ChangeLog
+from .changes import ChangeLog, canonical_descriptions
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
 from .formats import (
     ParseContext, ParseError, ParseProblem, detect_format, enforce_caps, get_format,
 )
-from .incremental import FeedHistory, fingerprint
+from .incremental import FeedHistory, Incoming, fingerprint
 from .normalise import NormaliseContext, normalise
 from .sources import Source
 
@@ -59,6 +69,7 @@ class Report:
     error: str | None = None  # the feed could not be read at all: nothing changed
     unchanged: bool = False  # same bytes as the last harvest (304 or same hash): nothing written
     archive: str | None = None  # the archived copy of the bytes this report is about
+    held_back: bool = False  # a guard kept the last good data (no event, or too many lost)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -84,6 +95,7 @@ class Report:
             "error": self.error,
             "unchanged": self.unchanged,
             "archive": self.archive,
+            "held_back": self.held_back,
             "summary": self.summary,
             "score": self.score,
             "feed_problems": [asdict(p) for p in self.feed_problems],
@@ -105,11 +117,26 @@ class Report:
         }
 
 
+Triple = tuple[Node, Node, Node]
+
+
 @dataclass
 class Checked:
     report: Report
-    published: Graph  # the valid events and what they reference, canonical
+    triples: list[Triple]  # the valid events and what they reference, canonical
     quarantined: dict[str, Graph] = field(default_factory=dict)  # event IRI -> its description
+    prefixes: list[tuple[str, str]] = field(default_factory=list)  # for `published` as Turtle
+
+    @cached_property
+    def published(self) -> Graph:
+        """The published triples as an rdflib graph (for the checker and `convert`; a harvest
+        writes `triples` as they are)."""
+        graph = Graph()
+        for triple in self.triples:
+            graph.add(triple)
+        for prefix, namespace in self.prefixes:
+            graph.bind(prefix, namespace, replace=True)
+        return graph
 
 
 def _now() -> datetime:
@@ -141,6 +168,7 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
                          timezone=source.timezone, harvested_at=now),
         parsed.origins,
     )
+    del parsed  # the feed as written is not needed any more: its memory goes back now
     report.feed_problems += [ParseProblem(where="normalisation", message=m) for m in normalised.dropped]
     report.feed_problems += [ParseProblem(where=normalised.origins.get(w.event, str(w.event)),
                                           field=w.field, message=w.message)
@@ -148,6 +176,8 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
     reports = validate(normalised.graph, normalised.events)
     published_events, quarantined = [], {}
     all_events = frozenset(normalised.events)
+    index = node_index(normalised.graph)
+    prefixes = list(normalised.graph.namespaces())
     for event in normalised.events:
         event_report = reports[event]
         status = "published" if event_report.publishable else "quarantined"
@@ -161,10 +191,10 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
         if status == "published":
             published_events.append(event)
         else:
-            quarantined[str(event)] = describe(normalised.graph, [event], stop=all_events)
+            quarantined[str(event)] = _as_graph(reach(index, [event], stop=all_events), prefixes)
     report.finished_at = _now().isoformat()
-    published = describe(normalised.graph, published_events, stop=all_events)
-    return Checked(report=report, published=published, quarantined=quarantined)
+    published = reach(index, published_events, stop=all_events)
+    return Checked(report=report, triples=published, quarantined=quarantined, prefixes=prefixes)
 
 
 def check(location: str | Path, source: Source, base_url: str, format_name: str | None = None,
@@ -179,21 +209,45 @@ def describe(graph: Graph, roots: list[URIRef], depth: int = 4, stop: frozenset 
     Nodes in `stop` (the feed's other events) are linked to but not described, so a published
     event never drags a quarantined one into the public graph.
     """
-    out = Graph()
+    return _as_graph(reach(node_index(graph), roots, depth, stop), graph.namespaces())
+
+
+def node_index(triples: Iterable[Triple]) -> dict[Node, list[tuple[Node, Node]]]:
+    """Each subject's (predicate, object) pairs: one pass over the triples, then every description
+    is dictionary look-ups (rdflib's own look-ups cost several times more per call)."""
+    index: dict[Node, list[tuple[Node, Node]]] = defaultdict(list)
+    for s, p, o in triples:
+        index[s].append((p, o))
+    return index
+
+
+def reach(index: dict[Node, list[tuple[Node, Node]]], roots: Iterable[Node], depth: int = 4,
+          stop: frozenset = frozenset()) -> list[Triple]:
+    """`describe`'s triples: the roots and the nodes they reach within `depth` links."""
+    out: list[Triple] = []
+    rdf_type = RDF.type  # a namespace attribute costs a call: once, not per triple
+    roots = list(roots)
     seen: set = set(stop - set(roots))
-    frontier = list(roots)
+    frontier = roots
     for _ in range(depth + 1):
         next_frontier = []
         for node in frontier:
             if node in seen:
                 continue
             seen.add(node)
-            for p, o in graph.predicate_objects(node):
-                out.add((node, p, o))
-                if not isinstance(o, Literal) and o not in seen and p != RDF.type:
+            for p, o in index.get(node, ()):
+                out.append((node, p, o))
+                if not isinstance(o, Literal) and o not in seen and p != rdf_type:
                     next_frontier.append(o)
         frontier = next_frontier
-    for prefix, namespace in graph.namespaces():
+    return out
+
+
+def _as_graph(triples: Iterable[Triple], prefixes: Iterable[tuple[str, str]]) -> Graph:
+    out = Graph()
+    for triple in triples:
+        out.add(triple)
+    for prefix, namespace in prefixes:
         out.bind(prefix, namespace, replace=True)
     return out
 
@@ -206,82 +260,233 @@ def _display_name(graph: Graph, event: URIRef, language: str) -> str:
     return str(names[0]) if names else ""
 
 
-def source_description(source: Source, base_url: str, harvested_at: str) -> Graph:
+def source_description(source: Source, base_url: str, harvested_at: str) -> list[Triple]:
     """The source's own description, kept in its named graph so that provenance travels with it."""
-    graph = Graph()
     node = URIRef(identity.iri(base_url, "source", source.id))
-    graph.add((node, RDF.type, AFFICHE.Source))
-    graph.add((node, RDF.type, DCAT.Dataset))
-    graph.add((node, DCTERMS.title, Literal(source.name)))
+    triples = [(node, RDF.type, AFFICHE.Source), (node, RDF.type, DCAT.Dataset),
+               (node, DCTERMS.title, Literal(source.name))]
     if source.url:
-        graph.add((node, DCAT.accessURL, URIRef(source.url)))
+        triples.append((node, DCAT.accessURL, URIRef(source.url)))
     if source.license:
-        graph.add((node, DCTERMS.license, URIRef(source.license)))
-    graph.add((node, DCTERMS.modified, Literal(harvested_at, datatype=XSD.dateTime)))
-    return graph
+        triples.append((node, DCTERMS.license, URIRef(source.license)))
+    triples.append((node, DCTERMS.modified, Literal(harvested_at, datatype=XSD.dateTime)))
+    return triples
 
 
 def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | None = None,
             policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
-            history: FeedHistory | None = None, withheld: frozenset[str] = frozenset()) -> Report:
+            history: FeedHistory | None = None, withheld: frozenset[str] = frozenset(),
+            accept_loss: bool = False, pool: Executor | None = None) -> Report:
     """Harvest one source into its named graph; on any read error, the published data stays.
 
     With a change log, every event created, updated or removed by this harvest becomes a member.
     With a feed history (harvester/incremental.py), an unchanged feed is neither parsed nor
     written, and the bytes received are archived. Events in `withheld` (withdrawn by their
     organiser) are left out of the published graph and of the report, whatever the feed says.
+    A feed with no event, or losing more than `policy.max_loss`, is held back (`held_back`)
+    unless `accept_loss` (its organiser or the operator confirmed it).
+
+    With a `pool` of worker processes, the reading and checking (`prepare`) runs there; the
+    store, the change log and the reports are always written here (`commit`).
     """
-    started = _now()
+    task = HarvestTask(source, history, withheld, _conditional(store, base_url, source, history))
+    if pool is None:
+        prepared = prepare(task, base_url, policy, changes is not None)
+    else:
+        prepared = pool.submit(prepare, task, base_url, policy, changes is not None).result()
+    return commit(prepared, store, base_url, reports_dir, policy, changes, history, accept_loss)
+
+
+@dataclass(frozen=True)
+class HarvestTask:
+    """One source to read and check, with what the writing process knows about it."""
+
+    source: Source
+    history: FeedHistory | None = None
+    withheld: frozenset[str] = frozenset()
+    conditional: bool = True  # the store holds the source's events: an unchanged feed is skipped
+
+
+@dataclass
+class Prepared:
+    """A source read, checked and made ready to write: what a worker process hands back, as
+    plain data (N-Triples and Turtle text), so that nothing heavy crosses between processes."""
+
+    source: Source
+    started: datetime
+    report: Report
+    published: NTriples | None = None  # the named graph: events and the source's description
+    event_count: int = 0  # published nodes with a start date (what the loss guard compares)
+    descriptions: dict[str, str] = field(default_factory=dict)  # event IRI -> canonical N-Triples
+    quarantined: dict[str, str] = field(default_factory=dict)  # event IRI -> Turtle
+    incoming: Incoming | None = None  # what the history fetched (its bytes dropped), to remember
+
+
+def _conditional(store: Store, base_url: str, source: Source, history: FeedHistory | None) -> bool:
+    if history is None:
+        return False
+    return _published_event_count(store, identity.graph_iri(base_url, source.id)) > 0
+
+
+def prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
+            describe_events: bool = True) -> Prepared:
+    """Fetch, parse, normalise, validate and describe one source; writes nothing but the feed
+    history's archive, so it can run in a worker process."""
+    source, history, started = task.source, task.history, _now()
     incoming, archived = None, None
     try:
         if history is None:
             checked = check(source.location, source, base_url, source.format, policy)
         else:
-            published = _published_event_count(store, identity.graph_iri(base_url, source.id)) > 0
-            incoming = history.fetch(source.location, policy, source.format, conditional=published,
+            incoming = history.fetch(source.location, policy, source.format,
+                                     conditional=task.conditional,
                                      fingerprint=fingerprint(source, base_url, policy))
             if incoming.unchanged:
-                return Report(source_id=source.id, location=source.location, format=source.format,
-                              started_at=started.isoformat(), finished_at=_now().isoformat(),
-                              unchanged=True, archive=history.state().archived)
+                return Prepared(source, started, Report(
+                    source_id=source.id, location=source.location, format=source.format,
+                    started_at=started.isoformat(), finished_at=_now().isoformat(),
+                    unchanged=True, archive=history.state().archived))
             archived = history.archive(incoming, source.format)
             checked = check_bytes(incoming.fetched, source, base_url, source.format, policy=policy)
+            incoming = replace(incoming, fetched=replace(incoming.fetched, content=b""))
     except (FetchError, ParseError) as exc:
-        report = Report(source_id=source.id, location=source.location, format=source.format,
-                        started_at=started.isoformat(), finished_at=_now().isoformat(),
-                        error=f"{exc} — the previously published data is kept", archive=archived)
-    else:
-        if withheld:
-            checked = withhold(checked, withheld)
-        report = checked.report
-        report.archive = archived
+        return Prepared(source, started, Report(
+            source_id=source.id, location=source.location, format=source.format,
+            started_at=started.isoformat(), finished_at=_now().isoformat(),
+            error=f"{exc} — the previously published data is kept", archive=archived))
+    if task.withheld:
+        checked = withhold(checked, task.withheld)
+    checked.report.archive = archived
+    terms = OxTerms()
+    descriptions = {}
+    if describe_events:
+        descriptions = canonical_descriptions(event_descriptions(checked.triples, checked.report),
+                                              terms)
+    graph = checked.triples + source_description(source, base_url, checked.report.started_at)
+    data = ox.serialize([ox.Triple(terms[s], terms[p], terms[o]) for s, p, o in graph],
+                        format=ox.RdfFormat.N_TRIPLES)
+    return Prepared(
+        source, started, checked.report, NTriples(data, len(graph)),
+        event_count=_with_start_date(checked.triples),
+        descriptions=descriptions,
+        quarantined={iri: g.serialize(format="turtle") for iri, g in checked.quarantined.items()},
+        incoming=incoming)
+
+
+def _with_start_date(triples: list[Triple]) -> int:
+    start = SCHEMA.startDate
+    return len({s for s, p, _ in triples if p == start})
+
+
+def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | None = None,
+           policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
+           history: FeedHistory | None = None, accept_loss: bool = False) -> Report:
+    """Write what `prepare` made: the named graph in one transaction, the change log, the feed
+    history and the report; or nothing but the report when a guard holds the harvest back."""
+    report, source = prepared.report, prepared.source
+    if report.unchanged:
+        return report
+    if report.error is None:
         graph_iri = identity.graph_iri(base_url, source.id)
         previous = _published_event_count(store, graph_iri)
-        if not report.events and previous:
+        if not report.events and previous and not accept_loss:
+            report.held_back = True
             report.error = ("the feed now holds no event at all; the previously published events "
                             "are kept until the feed has events again")
-        elif lost := _excessive_loss(previous, checked.published, policy.max_loss):
+        elif not accept_loss and (lost := _excessive_loss(previous, prepared.event_count,
+                                                          policy.max_loss)):
+            report.held_back = True
             report.error = (f"the feed would remove {lost} of the {previous} published events "
                             f"(over the allowed share of {policy.max_loss:.0%}); the previously "
                             "published events are kept until the feed has them again")
         else:
-            graph = checked.published + source_description(source, base_url, report.started_at)
-            store.replace_graph(graph_iri, graph)
+            store.replace_graph(graph_iri, _for_store(store, prepared.published))
             if changes is not None:
-                changes.record(source.id, event_descriptions(checked.published, report))
-            if incoming is not None:
-                history.remember(incoming, archived, started)
+                changes.record_canonical(source.id, prepared.descriptions)
+            if prepared.incoming is not None and history is not None:
+                history.remember(prepared.incoming, report.archive, prepared.started)
     if reports_dir is not None:
-        save_report(report, reports_dir, checked.quarantined if report.error is None else {})
+        save_report(report, reports_dir, prepared.quarantined if report.error is None else {})
     return report
 
 
-def _excessive_loss(previous: int, published: Graph, max_loss: float) -> int:
+def _for_store(store: Store, published: NTriples) -> Graph | NTriples:
+    """The embedded store loads N-Triples as they are; other stores take an rdflib graph."""
+    if isinstance(store, EmbeddedStore):
+        return published
+    return Graph().parse(data=published.data, format="nt")
+
+
+def harvest_all(tasks: list[HarvestTask], store: Store, base_url: str,
+                reports_dir: Path | None = None, policy: FetchPolicy = FetchPolicy(),
+                changes: ChangeLog | None = None, workers: int = 1, accept_loss: bool = False,
+                on_done: Callable[[Report], None] | None = None) -> list[Report]:
+    """Harvest several sources, reading and checking up to `workers` of them at once in worker
+    processes; this process alone writes the store, the change log and the reports, one source
+    at a time as each is ready. Reports come back in the order of `tasks`."""
+    if workers <= 1 or len(tasks) <= 1:
+        reports = []
+        for task in tasks:
+            reports.append(harvest(task.source, store, base_url, reports_dir, policy, changes,
+                                   task.history, task.withheld, accept_loss))
+            if on_done is not None:
+                on_done(reports[-1])
+        return reports
+    reports: dict[int, Report] = {}
+    workers = min(workers, len(tasks))
+    with worker_pool(workers) as pool:
+        pending: dict = {}
+        queue = iter(enumerate(tasks))
+
+        def submit_next() -> None:
+            for index, task in queue:
+                conditional = _conditional(store, base_url, task.source, task.history)
+                task = replace(task, conditional=conditional)
+                pending[pool.submit(prepare, task, base_url, policy, changes is not None)] = index
+                return
+
+        # one source ahead of the workers, no more: a prepared source waits in memory
+        for _ in range(workers + 1):
+            submit_next()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                task = tasks[index]
+                reports[index] = commit(future.result(), store, base_url, reports_dir, policy,
+                                        changes, task.history, accept_loss)
+                if on_done is not None:
+                    on_done(reports[index])
+                submit_next()
+    return [reports[i] for i in range(len(tasks))]
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that read and check feeds (`prepare`) for the process that writes. Spawned,
+    not forked: the writer holds the store's files and threads that a fork would copy."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker ends as soon as its writer is gone (killed, say) rather than finish a feed that
+    nobody will write, or wait for ever on a queue nobody reads, holding the writer's output
+    pipes open. The writer's pid comes from the writer: a worker that starts after it died
+    must not take its new parent (init) for it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="affiche-parent-watch", daemon=True).start()
+
+
+def _excessive_loss(previous: int, now: int, max_loss: float) -> int:
     """How many published events this harvest would remove, when that is over the allowed share.
 
-    Counted like `count_events_in_graph` (anything with a start date), so both sides agree.
+    `now` is counted like `count_events_in_graph` (anything with a start date), so both sides agree.
     """
-    now = len(set(published.subjects(SCHEMA.startDate, None)))
     lost = previous - now
     return lost if previous and lost > 0 and lost > previous * max_loss else 0
 
@@ -293,20 +498,22 @@ def withhold(checked: Checked, withheld: frozenset[str]) -> Checked:
     if not left_out:
         return checked
     every = frozenset(URIRef(e.iri) for e in checked.report.events)
-    published = describe(checked.published, [URIRef(e.iri) for e in kept if e.status == "published"],
-                         stop=every)
+    published = reach(node_index(checked.triples),
+                      [URIRef(e.iri) for e in kept if e.status == "published"], stop=every)
     checked.report.events = kept
     checked.report.feed_problems.append(ParseProblem(
         where="withdrawal", message=f"{left_out} event(s) withdrawn by the organiser are left out"))
     quarantined = {iri: g for iri, g in checked.quarantined.items() if iri not in withheld}
-    return Checked(report=checked.report, published=published, quarantined=quarantined)
+    return Checked(report=checked.report, triples=published, quarantined=quarantined,
+                   prefixes=checked.prefixes)
 
 
-def event_descriptions(published: Graph, report: Report) -> dict[str, Graph]:
+def event_descriptions(published: Iterable[Triple], report: Report) -> dict[str, list[Triple]]:
     """Each published event's own description (what the change log compares and keeps)."""
     events = [URIRef(e.iri) for e in report.events if e.status == "published"]
     stop = frozenset(events)
-    return {str(event): describe(published, [event], stop=stop) for event in events}
+    index = node_index(published)
+    return {str(event): reach(index, [event], stop=stop) for event in events}
 
 
 def _published_event_count(store: Store, graph_iri: str) -> int:
@@ -314,14 +521,17 @@ def _published_event_count(store: Store, graph_iri: str) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
-def save_report(report: Report, reports_dir: Path, quarantined: dict[str, Graph]) -> None:
-    """Keep the last report (with the quarantined events' data) for the organiser's pages."""
+def save_report(report: Report, reports_dir: Path, quarantined: dict[str, Graph | str]) -> None:
+    """Keep the last report (with the quarantined events' data, as Turtle) for the organiser's
+    pages."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     data = report.to_json()
-    data["quarantined_data"] = {iri: g.serialize(format="turtle") for iri, g in quarantined.items()}
+    data["quarantined_data"] = {iri: g if isinstance(g, str) else g.serialize(format="turtle")
+                                for iri, g in quarantined.items()}
     target = reports_dir / f"{report.source_id}.json"
     temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    # no indent: json's C encoder only writes compact JSON, several times faster than indented
+    temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     temporary.replace(target)
     if not report.unchanged:
         append_history(report, reports_dir)

@@ -9,7 +9,12 @@ format = "html"            # optional: detected from content type, extension and
 language = "fr"
 timezone = "Europe/Paris"
 license = "https://creativecommons.org/publicdomain/zero/1.0/"
+organiser = "theatre-lumiere"   # optional: the organiser account that may withdraw it (API)
 ```
+
+`organiser` names an account of the organiser API (`affiche organisers add`): its token may
+withdraw the source or its events through `/api/`. It does not change what is harvested, so it is
+not part of `Source` (`declared_organisers` reads it).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-FIELDS = {"id", "name", "format", "url", "path", "language", "timezone", "license"}
+FIELDS = {"id", "name", "format", "url", "path", "language", "timezone", "license", "organiser"}
 
 
 class SourceConfigError(ValueError):
@@ -64,6 +69,13 @@ def load_sources(config: Path) -> list[Source]:
     return sources
 
 
+def declared_organisers(config: Path) -> dict[str, str]:
+    """Source id -> the organiser account named by its `organiser` key (when it has one)."""
+    load_sources(config)  # the same checks, the same errors
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    return {t["id"]: t["organiser"] for t in data.get("source", []) if t.get("organiser")}
+
+
 def _source_from_table(table: dict, config: Path, index: int) -> Source:
     where = f"{config}: [[source]] #{index}"
     unknown = set(table) - FIELDS
@@ -80,6 +92,10 @@ def _source_from_table(table: dict, config: Path, index: int) -> Source:
         )
     if bool(table.get("url")) == bool(table.get("path")):
         raise SourceConfigError(f"{where}: give exactly one of `url` or `path`")
+    organiser = table.get("organiser")
+    if organiser is not None and not (isinstance(organiser, str) and SOURCE_ID.match(organiser)):
+        raise SourceConfigError(f"{where}: `organiser` must be an organiser id (lower-case "
+                                "letters, digits and dashes)")
     url = table.get("url")
     if url is not None and not re.match(r"^https?://", url):
         raise SourceConfigError(f"{where}: `url` must start with http:// or https://")

@@ -7,7 +7,10 @@ access, and until when), so a revoked token is told apart from one that never ex
 the log, never in the answer: both are "invalid".
 
 Sources registered here are harvested like the TOML ones (`registered_sources`), plus what the
-TOML file cannot say: who owns them, their schedule, the events their organiser withdrew.
+TOML file cannot say: who owns them, their schedule, the events their organiser withdrew. Sources
+declared in the operator's TOML file (`declared_source`; their `organiser` key names the account
+that may act on them) have no row here, but their withdrawal and withheld events are kept here
+too (`declared_*` tables), so they stay withdrawn whatever the file says.
 """
 
 from __future__ import annotations
@@ -63,6 +66,16 @@ CREATE TABLE IF NOT EXISTS withheld_events (
     withdrawn_at TEXT NOT NULL,
     PRIMARY KEY (source, event)
 );
+CREATE TABLE IF NOT EXISTS declared_withdrawals (
+    source TEXT PRIMARY KEY,
+    withdrawn_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS declared_withheld_events (
+    source TEXT NOT NULL,
+    event TEXT NOT NULL,
+    withdrawn_at TEXT NOT NULL,
+    PRIMARY KEY (source, event)
+);
 """
 
 
@@ -94,7 +107,7 @@ class IssuedToken:
 @dataclass(frozen=True)
 class RegisteredSource:
     id: str
-    organiser: str
+    organiser: str | None  # None: a declared source without an `organiser` key (operator only)
     name: str
     url: str | None
     upload: str | None  # path of the last pushed file, for sources without a URL
@@ -105,6 +118,7 @@ class RegisteredSource:
     schedule_minutes: int | None
     created_at: str
     withdrawn_at: str | None
+    declared: bool = False  # declared in the operator's TOML file, not registered through the API
 
     def as_source(self) -> Source:
         """The harvester's view: a URL, or the last pushed file."""
@@ -245,8 +259,32 @@ class Accounts:
                   (source_id, event_iri, now_iso()))
 
     def withheld_events(self, source_id: str) -> frozenset[str]:
-        rows = self._run("SELECT event FROM withheld_events WHERE source = ?", (source_id,))
+        rows = self._run("SELECT event FROM withheld_events WHERE source = ? UNION "
+                         "SELECT event FROM declared_withheld_events WHERE source = ?",
+                         (source_id, source_id))
         return frozenset(r[0] for r in rows)
+
+    # --- sources declared in the TOML file -------------------------------------------------
+
+    def withdraw_declared(self, source_id: str) -> None:
+        self._run("INSERT OR IGNORE INTO declared_withdrawals (source, withdrawn_at) VALUES (?, ?)",
+                  (source_id, now_iso()))
+
+    def withhold_declared_event(self, source_id: str, event_iri: str) -> None:
+        self._run("INSERT OR IGNORE INTO declared_withheld_events (source, event, withdrawn_at) "
+                  "VALUES (?, ?, ?)", (source_id, event_iri, now_iso()))
+
+    def withdrawals(self) -> dict[str, str]:
+        """Every withdrawn source, registered or declared: id -> when."""
+        rows = self._run("SELECT id, withdrawn_at FROM sources WHERE withdrawn_at IS NOT NULL "
+                         "UNION ALL SELECT source, withdrawn_at FROM declared_withdrawals")
+        return dict(rows)
+
+    def withdrawn_at(self, source_id: str) -> str | None:
+        rows = self._run("SELECT withdrawn_at FROM sources WHERE id = ? AND withdrawn_at IS NOT NULL "
+                         "UNION ALL SELECT withdrawn_at FROM declared_withdrawals WHERE source = ?",
+                         (source_id, source_id))
+        return rows[0][0] if rows else None
 
 
 def registered_sources(data_dir: Path) -> list[Source]:
@@ -255,6 +293,37 @@ def registered_sources(data_dir: Path) -> list[Source]:
     if not accounts.path.exists():
         return []
     return [s.as_source() for s in accounts.sources(active_only=True) if s.url or s.upload]
+
+
+def withdrawals(data_dir: Path) -> dict[str, str]:
+    """Withdrawn sources (id -> when), without creating the registry when there is none."""
+    accounts = Accounts(data_dir)
+    return accounts.withdrawals() if accounts.path.exists() else {}
+
+
+def source_withdrawn_at(data_dir: Path, source_id: str) -> str | None:
+    accounts = Accounts(data_dir)
+    return accounts.withdrawn_at(source_id) if accounts.path.exists() else None
+
+
+def declared_source(config: Path | None, source_id: str, withdrawn_at: str | None) -> RegisteredSource | None:
+    """A source of the operator's TOML file as the API sees it (None when not declared there)."""
+    if config is None or not Path(config).exists():
+        return None
+    from harvester.sources import SourceConfigError, declared_organisers, load_sources
+
+    try:
+        found = next((s for s in load_sources(Path(config)) if s.id == source_id), None)
+        owner = declared_organisers(Path(config)).get(source_id)
+    except SourceConfigError:
+        return None
+    if found is None:
+        return None
+    return RegisteredSource(
+        id=found.id, organiser=owner, name=found.name, url=found.url,
+        upload=str(found.path) if found.path else None, format=found.format,
+        language=found.language, timezone=found.timezone, license=found.license,
+        schedule_minutes=None, created_at="", withdrawn_at=withdrawn_at, declared=True)
 
 
 def withheld_events(data_dir: Path, source_id: str) -> frozenset[str]:

@@ -17,9 +17,11 @@ from sparql.workers import start_public_runner
 from .errors import install_handlers
 from .http_cache import ConditionalMiddleware, HeadMiddleware
 from .routes import api, calendar, check, dumps, feed, pages, sitemap, sources, stats, vocabulary, void
+from .problems import problem_responses
 from .settings import Settings
 from .templating import make_templates
-from .usage import UsageCounter, UsageMiddleware
+from .usage import HeadNotCounted, UsageCounter, UsageMiddleware
+from .warmer import start_warmer
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -34,10 +36,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # /sparql queries run where they can be stopped at their deadline (sparql.workers).
         app.state.sparql_runner = start_public_runner(
             app.state.store, settings.data_dir / "sparql-snapshots",
-            processes=settings.sparql_max_concurrent, timeout_s=settings.sparql_timeout_s)
+            processes=settings.sparql_max_concurrent, timeout_s=settings.sparql_timeout_s,
+            memory_mb=settings.sparql_worker_memory_mb)
         # Scheduled harvests and API jobs run here, beside the store (publisher.jobs).
         app.state.scheduler = api.start_scheduler(app)
+        # The agenda and sitemap, computed again after each harvest (publisher.warmer).
+        app.state.warmer = start_warmer(app)
         yield
+        if app.state.warmer is not None:
+            app.state.warmer.stop()
         api.stop_jobs(app)
         app.state.usage.flush()
         app.state.sparql_runner.close()
@@ -47,7 +54,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             app.state.store = None
 
     app = FastAPI(title=settings.site_name, lifespan=lifespan,
-                  description="Cultural event listings as linked open data.")
+                  description="Cultural event listings as linked open data.",
+                  responses=problem_responses("4XX"))  # every documented error is problem+json
     app.state.settings = settings
     app.state.store = store
     app.state.sparql_runner = None
@@ -72,7 +80,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                             max_rows=settings.sparql_max_rows,
                             timeout_s=settings.sparql_timeout_s,
                             max_concurrent=settings.sparql_max_concurrent,
-                            rate_per_minute=settings.sparql_rate_per_minute),
+                            rate_per_minute=settings.sparql_rate_per_minute,
+                            trusted_proxies=tuple(settings.trusted_proxies)),
         endpoint_url=lambda request: f"{settings.base_url}/sparql",
         html_page=pages.sparql_page,
     ))
@@ -82,5 +91,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(ConditionalMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     app.add_middleware(HeadMiddleware)
+    app.add_middleware(HeadNotCounted)  # before HEAD becomes GET: HEAD is never a view
     return app
 

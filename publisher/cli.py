@@ -16,12 +16,14 @@ from harvester.changes import ChangeLog
 from harvester.fetch import FetchError, FetchPolicy
 from harvester.formats import ParseError, formats
 from harvester.incremental import FeedHistory
-from harvester.pipeline import Checked, Report, check, harvest
+from harvester.pipeline import Checked, HarvestTask, Report, check, harvest_all
 from harvester.sources import Source, SourceConfigError, load_sources
 from shapes import LANGUAGES, SEVERITY_ORDER
 from sparql.store import StoreError, open_store
 
-from .accounts import registered_sources, withheld_events
+from . import base_url
+from .accounts import registered_sources, withdrawals, withheld_events
+from .base_url import ensure_base_url
 from .cli_organisers import add_account_commands, cmd_harvest_due
 from .dumps import NQUADS, write_dumps
 from .settings import Settings, load_settings
@@ -59,6 +61,8 @@ def print_summary(reports: list[Report], stream=sys.stdout) -> None:
     for report in reports:
         s = report.summary
         status = f"ERROR: {report.error}" if report.error else "unchanged" if report.unchanged else "ok"
+        if report.held_back:
+            status += f" (to publish it anyway: affiche harvest {report.source_id} --accept-loss)"
         stream.write(f"{report.source_id:<24} {s['found']:>6} {s['published']:>10} "
                      f"{s['quarantined']:>12}  {status}\n")
 
@@ -68,22 +72,36 @@ def change_log(settings: Settings) -> ChangeLog:
     return ChangeLog(settings.data_dir, page_size=settings.feed_page_size)
 
 
-def harvest_sources(settings: Settings, sources: list[Source], show_progress: bool = True) -> list[Report]:
-    """Harvest into the configured store, then refresh the dumps if anything changed."""
+def harvest_sources(settings: Settings, sources: list[Source], show_progress: bool = True,
+                    accept_loss: bool = False) -> list[Report]:
+    """Harvest into the configured store, then refresh the dumps if anything changed. Sources
+    their organiser withdrew are skipped; `accept_loss` publishes what the loss guards hold back."""
+    withdrawn = withdrawals(settings.data_dir)
+    for source in sources:
+        if source.id in withdrawn:
+            sys.stderr.write(f"{source.id}: withdrawn by its organiser on {withdrawn[source.id]}; "
+                             "not harvested\n")
+    sources = [s for s in sources if s.id not in withdrawn]
     store = open_store(settings.store, settings.data_dir, **settings.store_options())
     changes = change_log(settings)
     try:
+        ensure_base_url(settings.data_dir, store, settings.base_url)
         before = changes.position()
-        reports = []
-        for index, source in enumerate(sources):
+        tasks = [HarvestTask(source, FeedHistory(settings.harvest_dir, source.id,
+                                                 settings.harvest_archive_keep),
+                             withheld_events(settings.data_dir, source.id)) for source in sources]
+        done = []
+
+        def on_done(report: Report) -> None:
+            done.append(report)
             if show_progress:
-                progress(index, len(sources), source.id)
-            history = FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
-            reports.append(harvest(source, store, settings.base_url, settings.reports_dir,
-                                   fetch_policy(settings), changes=changes, history=history,
-                                   withheld=withheld_events(settings.data_dir, source.id)))
+                progress(len(done), len(sources), report.source_id)
+
         if show_progress:
-            progress(len(sources), len(sources), "done")
+            progress(0, len(sources), "")
+        reports = harvest_all(tasks, store, settings.base_url, settings.reports_dir,
+                              fetch_policy(settings), changes, settings.harvest_workers,
+                              accept_loss, on_done)
         store.flush()
         if changes.position() != before or not (settings.dumps_dir / NQUADS).exists():
             write_dumps(store, settings.dumps_dir, changes=changes, snapshots=settings.dump_snapshots)
@@ -106,6 +124,9 @@ def select_sources(config: Path | None, wanted: list[str],
 
 
 def cmd_harvest(args, settings: Settings) -> int:
+    if args.accept_loss and (args.due or not args.source_ids):
+        raise SourceConfigError("--accept-loss publishes a held-back harvest: name its sources "
+                                "(affiche harvest SOURCE_ID --accept-loss), without --due")
     if args.due:
         return cmd_harvest_due(settings)
     config = args.config or settings.config
@@ -114,7 +135,8 @@ def cmd_harvest(args, settings: Settings) -> int:
         raise SourceConfigError("no sources: give --config FILE, set AFFICHE_CONFIG, or register "
                                 "sources through the organiser API")
     reports = harvest_sources(settings, select_sources(Path(config) if config else None,
-                                                       args.source_ids, registered))
+                                                       args.source_ids, registered),
+                              accept_loss=args.accept_loss)
     print_summary(reports)
     return 1 if any(r.error for r in reports) else 0
 
@@ -191,19 +213,56 @@ def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from .app import create_app
+    from .memory import bound_the_allocator
 
+    bound_the_allocator()  # before the server's threads start: see publisher/memory.py
     print(f"Affiche is serving {settings.base_url}/ (listening on http://{host}:{port}/)", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; which
+    # proxies are believed is AFFICHE_TRUSTED_PROXIES' to say (sparql.throttle.ClientAddresses).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                proxy_headers=False)
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    check_base_url(settings)
     serve(settings, args.host, args.port)
+    return 0
+
+
+def check_base_url(settings: Settings, clear: bool = False) -> None:
+    """Refuse (or, with `clear`, drop) data minted under another base URL; record the base."""
+    store = open_store(settings.store, settings.data_dir, **settings.store_options())
+    try:
+        published = base_url.mismatch(settings.data_dir, store, settings.base_url)
+        if published is not None and clear:
+            dropped = base_url.clear_published(settings.data_dir, store)
+            sys.stderr.write(f"{settings.data_dir} held data published under {published}: "
+                             f"{dropped} graph(s) dropped, harvesting again under "
+                             f"{settings.base_url}\n")
+        ensure_base_url(settings.data_dir, store, settings.base_url)
+    finally:
+        store.close()
+
+
+def cmd_clear(args, settings: Settings) -> int:
+    if not args.yes:
+        sys.stderr.write(f"affiche clear drops every published graph in {settings.data_dir}, its "
+                         "change log, dumps and reports; run it again with --yes to do so\n")
+        return 2
+    store = open_store(settings.store, settings.data_dir, **settings.store_options())
+    try:
+        dropped = base_url.clear_published(settings.data_dir, store)
+    finally:
+        store.close()
+    print(f"{dropped} graph(s) dropped from {settings.data_dir}; the next harvest publishes under "
+          f"{settings.base_url}")
     return 0
 
 
 def cmd_demo(args, settings: Settings) -> int:
     if "base_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"base_url": f"http://{args.host}:{args.port}"})
+    check_base_url(settings, clear=True)
     reports = harvest_sources(settings, load_sources(demo_config()))
     print_summary(reports)
     serve(settings, args.host, args.port)
@@ -247,6 +306,10 @@ def parser() -> argparse.ArgumentParser:
     harvest_cmd.add_argument("--due", action="store_true",
                              help="only the registered sources whose schedule says they are due "
                                   "(for cron), as jobs")
+    harvest_cmd.add_argument("--accept-loss", action="store_true",
+                             help="publish the named sources' feeds even if they lost more events "
+                                  "than AFFICHE_HARVEST_MAX_LOSS or have none (confirms a held-back "
+                                  "harvest)")
     harvest_cmd.set_defaults(handler=cmd_harvest)
 
     format_names = sorted(formats())
@@ -270,6 +333,11 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--to", choices=sorted(RDF_OUTPUTS), default="ttl",
                              help="output syntax (default ttl)")
         sub.set_defaults(handler=handler)
+
+    clear = commands.add_parser("clear", help="drop the published data (to harvest again, "
+                                              "for example under a new base URL)")
+    clear.add_argument("--yes", action="store_true", help="really drop it")
+    clear.set_defaults(handler=cmd_clear)
 
     dump = commands.add_parser("dump", help="write the bulk dumps")
     dump.add_argument("--out", help="directory (default: DATA_DIR/dumps)")

@@ -10,12 +10,18 @@ Two small ASGI middlewares, so that no route has to remember them:
   with `get` otherwise answer 405).
 
 Routes set `Last-Modified` (`last_modified_header`) and `Cache-Control` (`cache_control`).
+
+And what the server keeps between requests, until the data changes: `VersionedCache` (answers
+computed from the whole store: agenda pages, the sitemap…) and `PageCache` (rendered entity
+pages). Both follow the store's write generation, which every harvest and withdrawal bumps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -23,6 +29,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sparql.queries import load_query
+from sparql.store import EmbeddedStore
 
 # Kept after a 304: what a cache needs to refresh its stored copy (RFC 9110, 15.4.5).
 _KEPT_ON_304 = ("etag", "last-modified", "cache-control", "vary", "expires", "content-location")
@@ -156,34 +163,116 @@ def data_modified(store) -> str | None:
     return last_modified_header(str(rows[0]["modified"])) if rows and rows[0].get("modified") else None
 
 
+def sole_writer(store) -> bool:
+    """Whether this process is the store's only writer (the embedded store: RocksDB's lock), so
+    that its write counter (`generation`, bumped by every harvest and withdrawal) tells every
+    change. A remote store may be written by others: only its data says when it changed."""
+    return isinstance(store, EmbeddedStore)
+
+
 class VersionedCache:
     """Answers computed from the whole store (agenda pages, the sitemap, dataset counts), kept
-    until the data changes: each key is stored with the data version (the latest harvest time)
-    it was computed for. Bounded; the oldest entry goes first. One per app (`app.state`)."""
+    until the data changes. Each entry is stored with the store's write generation and the
+    caller's version (the first day of an agenda…); a remote store, which others may write, also
+    needs the caller's version to say when its data changed (the latest harvest time), and
+    nothing is kept without one. Bounded; the oldest entry goes first. One per app."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, store_of=lambda: None, size: int = 256) -> None:
         self.size = size
+        self._store_of = store_of
         self._entries: dict = {}
+        self._computing: dict = {}
         self._lock = threading.Lock()
 
-    def get(self, key, version, compute):
-        if version is None or (isinstance(version, tuple) and None in version):
-            return compute()  # no harvest recorded: nothing tells when the data changes
+    def version(self, version) -> tuple | None:
+        store = self._store_of()
+        if not sole_writer(store) and (version is None or
+                                       (isinstance(version, tuple) and None in version)):
+            return None  # no harvest recorded: nothing tells when the data changes
+        return (getattr(store, "generation", None), version)
+
+    def peek(self, key, version):
+        """The kept value, or None (nothing is computed)."""
+        full = self.version(version)
         with self._lock:
             entry = self._entries.get(key)
-        if entry is not None and entry[0] == version:
-            return entry[1]
-        value = compute()
+        return entry[1] if full is not None and entry is not None and entry[0] == full else None
+
+    def get(self, key, version, compute):
+        full = self.version(version)
+        if full is None:
+            return compute()
         with self._lock:
-            self._entries.pop(key, None)
-            self._entries[key] = (version, value)
-            while len(self._entries) > self.size:
-                self._entries.pop(next(iter(self._entries)))
+            entry = self._entries.get(key)
+            computing = self._computing.setdefault(key, threading.Lock())
+        if entry is not None and entry[0] == full:
+            return entry[1]
+        with computing:  # one computation per key: the others (the warmer, a crawler) wait for it
+            with self._lock:
+                entry = self._entries.get(key)
+            if entry is not None and entry[0] == full:
+                return entry[1]
+            value = compute()
+            with self._lock:
+                self._entries.pop(key, None)
+                self._entries[key] = (full, value)
+                while len(self._entries) > self.size:
+                    self._computing.pop(next(iter(self._entries)), None)
+                    self._entries.pop(next(iter(self._entries)))
         return value
 
 
 def store_cache(app) -> VersionedCache:
     cache = getattr(app.state, "versioned_cache", None)
     if cache is None:
-        cache = app.state.versioned_cache = VersionedCache()
+        cache = app.state.versioned_cache = VersionedCache(lambda: app.state.store)
     return cache
+
+
+def listing_modified(app) -> str | None:
+    """`Last-Modified` of listings (the latest harvest), read once per store generation."""
+    store = app.state.store
+    return store_cache(app).get(("data-modified",), None, lambda: data_modified(store))
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
+
+
+class PageCache:
+    """Rendered entity pages, kept until the store's next write: key (path, language, media
+    type), least recently used out first. Only for a store this process alone writes: any harvest
+    or withdrawal bumps its generation, and the next request sees the new data."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._generation: int | None = None
+        self._lock = threading.Lock()
+
+    def get(self, key, generation: int) -> CachedPage | None:
+        with self._lock:
+            if generation != self._generation:
+                self._entries.clear()
+                self._generation = generation
+                return None
+            page = self._entries.get(key)
+            if page is not None:
+                self._entries.move_to_end(key)
+            return page
+
+    def put(self, key, page: CachedPage, generation: int) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return  # rendered from data a write has since replaced
+            self._entries[key] = page
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

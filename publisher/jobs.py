@@ -16,7 +16,7 @@ import logging
 import secrets
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,12 +25,13 @@ from pathlib import Path
 from harvester.changes import ChangeLog
 from harvester.fetch import FetchPolicy
 from harvester.incremental import FeedHistory
-from harvester.pipeline import Report, harvest
+from harvester.pipeline import Report, harvest, worker_pool
 from harvester.sources import Source
 from sparql.store import Store
 
 from .accounts import Accounts, RegisteredSource, now_iso
 from .dumps import NQUADS, write_dumps
+from .memory import release_free_memory
 from .settings import Settings
 from .withdrawal import drop_event, drop_source
 
@@ -59,7 +60,7 @@ CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source, created_at);
 class Job:
     id: str
     source: str
-    trigger: str  # "api" | "upload" | "schedule" | "cli"
+    trigger: str  # "api" | "upload" | "schedule" | "cli" | "confirm"
     state: str
     progress: str
     created_at: str
@@ -69,10 +70,12 @@ class Job:
     error: str | None
 
     def to_json(self) -> dict:
+        report = json.loads(self.report) if self.report else None
         return {"id": self.id, "source": self.source, "trigger": self.trigger, "state": self.state,
                 "progress": self.progress, "created_at": self.created_at,
                 "started_at": self.started_at, "finished_at": self.finished_at,
-                "error": self.error, "report": json.loads(self.report) if self.report else None}
+                "error": self.error, "held_back": bool(report and report.get("held_back")),
+                "report": report}
 
 
 class JobLog:
@@ -132,11 +135,14 @@ class JobLog:
 
 
 def harvest_source(settings: Settings, store: Store, changes: ChangeLog, source: Source,
-                   policy: FetchPolicy, withheld: frozenset[str] = frozenset()) -> Report:
-    """One source harvested as `affiche harvest` does it (incremental, with the change log)."""
+                   policy: FetchPolicy, withheld: frozenset[str] = frozenset(),
+                   accept_loss: bool = False, pool: Executor | None = None) -> Report:
+    """One source harvested as `affiche harvest` does it (incremental, with the change log);
+    `accept_loss`: publish what a guard would hold back (the organiser confirmed it)."""
     history = FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
     return harvest(source, store, settings.base_url, settings.reports_dir, policy,
-                   changes=changes, history=history, withheld=withheld)
+                   changes=changes, history=history, withheld=withheld, accept_loss=accept_loss,
+                   pool=pool)
 
 
 def due_sources(accounts: Accounts, jobs: JobLog, now: datetime | None = None) -> list[RegisteredSource]:
@@ -162,6 +168,8 @@ class JobRunner:
         self.jobs = JobLog(settings.data_dir)
         self.changes = ChangeLog(settings.data_dir, page_size=settings.feed_page_size)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="affiche-job")
+        # feeds are read and checked in worker processes (started at the first job), written here
+        self._readers = worker_pool(settings.harvest_workers) if settings.harvest_workers > 1 else None
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}  # source id -> job id
         self._follow_ups: dict[str, tuple[str, Source]] = {}  # source id -> next job, after a push
@@ -169,11 +177,14 @@ class JobRunner:
         self.write_lock = threading.Lock()  # dumps and withdrawals, one at a time
         self.jobs.interrupt_leftovers()
 
-    def submit(self, source: Source, trigger: str, follow_up: bool = False) -> tuple[Job, bool]:
+    def submit(self, source: Source, trigger: str, follow_up: bool = False,
+               accept_loss: bool = False) -> tuple[Job, bool]:
         """The job harvesting `source`: a new one (True), or the one already queued or running.
 
         With `follow_up` (a push: new bytes the running job has not seen), a busy source gets a
         job that starts when the running one ends; a later push replaces what it will read.
+        With `accept_loss` (a confirmation: only for a source that is not busy), the new job
+        publishes what the loss guards would hold back.
         """
         with self._lock:
             running = self._active.get(source.id)
@@ -186,14 +197,18 @@ class JobRunner:
                 self._done.setdefault(job.id, threading.Event())
                 return job, queued is None
             job = self.jobs.create(source.id, trigger)
-            self._start(job.id, source)
+            self._start(job.id, source, accept_loss)
             return job, True
 
-    def _start(self, job_id: str, source: Source) -> None:
+    def busy(self, source_id: str) -> bool:
+        with self._lock:
+            return source_id in self._active
+
+    def _start(self, job_id: str, source: Source, accept_loss: bool = False) -> None:
         """Under the lock: mark the source busy and hand the job to the pool."""
         self._active[source.id] = job_id
         self._done.setdefault(job_id, threading.Event())
-        self._pool.submit(self._run, job_id, source)
+        self._pool.submit(self._run, job_id, source, accept_loss)
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> Job:
         done = self._done.get(job_id)
@@ -201,16 +216,16 @@ class JobRunner:
             raise TimeoutError(f"job {job_id} still {self.jobs.get(job_id).state}")
         return self.jobs.get(job_id)
 
-    def _run(self, job_id: str, source: Source) -> None:
+    def _run(self, job_id: str, source: Source, accept_loss: bool = False) -> None:
         self.jobs.start(job_id, "fetching, reading and checking the feed")
         try:
-            registered = self.accounts.source(source.id)
-            if registered is not None and registered.withdrawn_at is not None:
+            if self.accounts.withdrawn_at(source.id) is not None:
                 self.jobs.finish(job_id, "failed", None, "the source was withdrawn")
                 return
             before = self.changes.position()
             report = harvest_source(self.settings, self.store, self.changes, source, self.policy,
-                                    self.accounts.withheld_events(source.id))
+                                    self.accounts.withheld_events(source.id), accept_loss,
+                                    self._readers)
             self.jobs.progress(job_id, "publishing")
             self._reconcile(source.id, report)
             self.refresh_dumps(before)
@@ -219,6 +234,7 @@ class JobRunner:
         except Exception as exc:  # a job must always finish, whatever broke
             self.jobs.finish(job_id, "failed", None, f"{type(exc).__name__}: {exc}")
         finally:
+            release_free_memory()  # what the harvest freed, or the server keeps growing
             with self._lock:
                 self._active.pop(source.id, None)
                 self._done.pop(job_id).set()
@@ -229,8 +245,7 @@ class JobRunner:
     def _reconcile(self, source_id: str, report: Report) -> None:
         """A withdrawal that came while the job ran wins over what the job wrote."""
         with self.write_lock:
-            registered = self.accounts.source(source_id)
-            if registered is not None and registered.withdrawn_at is not None:
+            if self.accounts.withdrawn_at(source_id) is not None:
                 drop_source(self.store, self.changes, self.settings.base_url, source_id)
                 return
             withheld = self.accounts.withheld_events(source_id)
@@ -253,6 +268,8 @@ class JobRunner:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True, cancel_futures=True)
 
 
 class Scheduler:

@@ -9,78 +9,85 @@ from __future__ import annotations
 
 import json
 
-from rdflib import RDF, Graph, Literal, URIRef
-from rdflib.term import Node
+from rdflib import Graph
 
 from ontology import SCHEMA
+
+from .description import RDF_TYPE, XSD, Blank, Description, Iri, Lit, Term, as_description, term_text
 
 _SCHEMA = str(SCHEMA)
 _PUBLIC_SCHEMA = "https://schema.org/"
 _MAX_DEPTH = 4
 _GENERIC_TYPES = {"Event", "Place", "Organization", "Thing"}
+_BOOLEAN = XSD + "boolean"
 
 
-def _local(term: URIRef) -> str | None:
-    text = str(term)
-    return text[len(_SCHEMA):] if text.startswith(_SCHEMA) else None
+def _local(term: str) -> str | None:
+    return term[len(_SCHEMA):] if term.startswith(_SCHEMA) else None
 
 
-def _pick_language(values: list[Literal], language: str) -> Literal:
+def _pick_language(values: list[Lit], language: str) -> Lit:
     for value in values:
         if value.language == language:
             return value
     for value in values:
         if not value.language:
             return value
-    return sorted(values, key=lambda v: v.language or "")[0]
+    return sorted(values, key=lambda v: v.language)[0]
 
 
-def _value(graph: Graph, term: Node, language: str, depth: int, seen: frozenset) -> object:
-    if isinstance(term, Literal):
-        python = term.toPython()
-        if isinstance(python, bool):
-            return python
-        return str(term)
-    if isinstance(term, URIRef):
+def _value(data: Description, term: Term, language: str, depth: int, seen: frozenset) -> object:
+    if type(term) is Lit:
+        if term.datatype == _BOOLEAN and term.value in ("true", "false", "1", "0"):
+            return term.value in ("true", "1")
+        return term.value
+    if type(term) is Iri:
         local = _local(term)
         if local is not None:  # an enumeration member such as EventCancelled
             return _PUBLIC_SCHEMA + local
-        if depth < _MAX_DEPTH and term not in seen and (term, None, None) in graph:
-            return node_tree(graph, term, language, depth + 1, seen | {term})
+        if depth < _MAX_DEPTH and term not in seen and term in data:
+            return _tree(data, term, language, depth + 1, seen | {term})
         return str(term)
+    if depth < _MAX_DEPTH and term not in seen and term in data:  # a blank node described here
+        return _tree(data, term, language, depth + 1, seen | {term})
     return None
 
 
-def node_tree(graph: Graph, node: URIRef, language: str, depth: int = 0,
-              seen: frozenset = frozenset()) -> dict:
+def _tree(data: Description, node: str, language: str, depth: int, seen: frozenset) -> dict:
     tree: dict = {}
-    types = [t for t in (_local(t) for t in graph.objects(node, RDF.type)) if t]
+    properties = data.properties(node)
+    types = [t for t in (_local(t) for t in properties.get(RDF_TYPE, ()) if type(t) is Iri) if t]
     if len(types) > 1:  # crawlers want the most specific type: TheaterEvent, not [Event, TheaterEvent]
         types = [t for t in types if t not in _GENERIC_TYPES] or types
     if types:
         tree["@type"] = types[0] if len(types) == 1 else sorted(types)
-    if "#" not in str(node):
+    if type(node) is not Blank and "#" not in node:
         tree["@id"] = str(node)
-    by_property: dict[str, list] = {}
-    for predicate, obj in graph.predicate_objects(node):
+    inner = seen | {node}
+    for predicate in sorted(properties, key=lambda p: _local(p) or ""):
         name = _local(predicate)
-        if name is None or predicate == RDF.type:
+        if name is None or predicate == RDF_TYPE:
             continue
-        by_property.setdefault(name, []).append(obj)
-    for name, objects in sorted(by_property.items()):
-        literals = [o for o in objects if isinstance(o, Literal) and o.language]
+        objects = properties[predicate]
+        literals = [o for o in objects if type(o) is Lit and o.language]
         if literals and len(literals) == len(objects):
             objects = [_pick_language(literals, language)]
-        values = [_value(graph, o, language, depth, seen | {node}) for o in
-                  sorted(objects, key=str)]
+        values = [_value(data, o, language, depth, inner) for o in sorted(objects, key=term_text)]
         values = [v for v in values if v is not None]
         if values:
             tree[name] = values[0] if len(values) == 1 else values
     return tree
 
 
-def embedded_jsonld(graph: Graph, root: URIRef, language: str) -> str:
+def node_tree(data: Description | Graph, node: str, language: str, depth: int = 0,
+              seen: frozenset = frozenset()) -> dict:
+    """The node as one nested schema.org object (an rdflib graph is converted first)."""
+    return _tree(as_description(data), Iri(str(node)), language, depth,
+                 frozenset(Iri(str(s)) for s in seen))
+
+
+def embedded_jsonld(data: Description | Graph, root: str, language: str) -> str:
     """The `<script type="application/ld+json">` body; `<` escaped so no string can close it."""
-    tree = {"@context": "https://schema.org", **node_tree(graph, root, language, 0, frozenset({root}))}
+    tree = {"@context": "https://schema.org", **node_tree(data, root, language, 0, frozenset({root}))}
     text = json.dumps(tree, ensure_ascii=False, indent=1)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

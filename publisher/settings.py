@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         300, ge=0, description="Seconds browsers may keep a page (Cache-Control max-age); shared "
         "caches (CDNs) keep it four times longer and may serve it stale while revalidating.",
     )
+    page_cache_size: int = Field(
+        2000, ge=0, description="Rendered entity pages kept in memory (about 6 KB each) until the "
+        "next harvest or withdrawal, for the embedded store; 0 keeps none.",
+    )
     calendar_max_events: int = Field(
         1000, ge=1, description="Most events one /calendar.ics answer holds (the first by date)."
     )
@@ -89,6 +93,16 @@ class Settings(BaseSettings):
     sparql_rate_per_minute: int = Field(
         120, ge=0, description="/sparql queries one client (IP address) may send a minute, in "
         "bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
+    )
+    sparql_worker_memory_mb: int = Field(
+        1024, ge=0, description="Memory one /sparql worker process may allocate, in MB "
+        "(RLIMIT_DATA); a query needing more is stopped and answered 507. 0: no limit.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies in front of Affiche "
+        "(comma-separated in the environment); only from them is X-Forwarded-For believed, "
+        "to tell /sparql clients apart for the rate limit.",
     )
     fetch_max_bytes: int = Field(
         20 * 1024 * 1024, description="Largest feed Affiche downloads, in bytes."
@@ -128,6 +142,12 @@ class Settings(BaseSettings):
         "once; a feed losing more is held back (the last good data stays published, the report "
         "says so). 1: never held back.",
     )
+    harvest_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, description="Worker processes "
+        "that read and check sources at once in `affiche harvest` (the main process alone writes "
+        "the store and the change log); default: the number of CPU cores. 1: one source after "
+        "another, in one process.",
+    )
     harvest_archive_keep: int = Field(
         10, ge=1, description="Raw copies of each source's feed kept under DATA_DIR/harvest/ "
         "(the newest), so a report can point at what the organiser sent.",
@@ -155,6 +175,11 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds between two looks for due scheduled harvests in "
         "`affiche serve`; 0: no background scheduling (use `affiche harvest --due` from cron).",
     )
+    usage_sparql_sample: int = Field(
+        10, ge=0, description="Read one `/sparql` answer in this many, after it is sent, for the "
+        "sources whose events it names (each named source counts this many inclusions in its "
+        "usage figures); 1: every answer; 0: SPARQL inclusions are not measured.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -168,6 +193,16 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value):
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value):
+        from sparql.throttle import parse_networks
+
+        if isinstance(value, str):
+            value = [h.strip() for h in value.split(",") if h.strip()]
+        parse_networks(value)  # a typo must not silently trust nobody, or everybody
         return value
 
     def store_options(self) -> dict:

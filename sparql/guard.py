@@ -32,6 +32,8 @@ class SparqlLimits:
     timeout_s: float = 20.0
     max_concurrent: int = 4
     rate_per_minute: int = 0
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client the rate applies to.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 # Order matters: the first alternative that matches at a position wins. Everything that can hide

@@ -10,6 +10,10 @@ default).
 
 A server that cannot be reached or answers an error is a `StoreError` (502), one that does not
 answer in time a `StoreTimeout` (504): never a missing resource.
+
+Public queries (`/sparql`) are read as they arrive: a SELECT answer is parsed solution by
+solution and the reading stops at the row cap (`answer`), a graph answer is passed on chunk by
+chunk (`open_answer`); neither is held whole, and both keep to the deadline.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import pyoxigraph as ox
 from rdflib import Graph
 from rdflib.term import Node
 
+from .answers import Answer, PublicQuery, solutions_answer
 from .guard import tokens
 from .store import (
     RDF_FORMATS,
+    RESULTS_FORMATS,
     QueryAnswer,
     QuerySyntaxError,
     StoreError,
@@ -123,6 +129,41 @@ class StreamedAnswer:
 
     def close(self) -> None:
         self.response.close()
+
+
+class _Body(io.RawIOBase):
+    """A response's body as a file pyoxigraph reads from as it needs, within the deadline."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        super().__init__()
+        self._chunks = response.iter_bytes()
+        self._deadline = deadline
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            while not self._pending:
+                if time.monotonic() > self._deadline:
+                    raise StoreTimeout("the SPARQL server's answer took longer than the timeout")
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    return 0
+                self._pending = memoryview(chunk)
+        except httpx.TimeoutException as exc:
+            raise StoreTimeout(f"the SPARQL server's answer stopped coming: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise StoreError(f"the SPARQL server's answer broke off: {exc}") from exc
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 @dataclass(frozen=True)
@@ -305,13 +346,11 @@ class RemoteStore:
         raise StoreError(f"the SPARQL server answered {media_type or 'an untyped body'}, "
                          f"not {results_type} or {rdf_type}")
 
-    def open_answer(self, query: str, *, rdf_format: str = "turtle",
-                    default_graphs: list[str] | None = None,
-                    named_graphs: list[str] | None = None) -> StreamedAnswer:
-        """Start a CONSTRUCT or DESCRIBE on the server and hand its answer on as it comes (no
-        row cap applies to graphs, so nothing needs the whole answer first). Errors before the
-        first byte are raised here; the deadline still holds while the answer streams."""
-        media_type = RDF_MEDIA_TYPES[rdf_format]
+    def _open(self, query: str, accept: str, default_graphs: list[str] | None,
+              named_graphs: list[str] | None) -> tuple[httpx.Response, float]:
+        """Send a public query and return the response once its headers are in, its body still
+        to read, with the deadline its whole answer must arrive by. Errors before the first
+        byte of the body are raised here: the query's fault, or the server's."""
         form = [("query", query)]
         form += [("default-graph-uri", g) for g in default_graphs or []]
         form += [("named-graph-uri", g) for g in named_graphs or []]
@@ -320,25 +359,69 @@ class RemoteStore:
         try:
             request = self._client.build_request(
                 "POST", url, timeout=timeout, content=urlencode(form).encode("ascii"),
-                headers={"Accept": media_type, "Content-Type": FORM})
+                headers={"Accept": accept, "Content-Type": FORM})
             response = self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise StoreTimeout(
                 f"the SPARQL server at {url} did not answer within {timeout:g} s") from exc
         except httpx.HTTPError as exc:
             raise StoreError(f"cannot reach the SPARQL server at {url}: {exc}") from exc
-        answered = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if response.is_success and answered == media_type:
-            return StreamedAnswer(media_type, response, deadline)
+        if response.is_success:
+            return response, deadline
         try:
             body = Reply(response.status_code, response.headers, response.read())
+        except httpx.HTTPError as exc:
+            raise StoreError(f"the SPARQL server's answer broke off: {exc}") from exc
         finally:
             response.close()
         if body.status_code == 400:
             raise QuerySyntaxError(body.text[:ERROR_EXCERPT].strip())
-        self._check(body, "the query failed")
+        self._check(body, "the query failed")  # raises: the server answered an error
+        raise StoreError(f"the SPARQL server answered {body.status_code}")
+
+    def open_answer(self, query: str, *, rdf_format: str = "turtle",
+                    default_graphs: list[str] | None = None,
+                    named_graphs: list[str] | None = None) -> StreamedAnswer:
+        """Start a CONSTRUCT or DESCRIBE on the server and hand its answer on as it comes (no
+        row cap applies to graphs, so nothing needs the whole answer first). Errors before the
+        first byte are raised here; the deadline still holds while the answer streams."""
+        media_type = RDF_MEDIA_TYPES[rdf_format]
+        response, deadline = self._open(query, media_type, default_graphs, named_graphs)
+        answered = _media_type(response)
+        if answered == media_type:
+            return StreamedAnswer(media_type, response, deadline)
+        response.close()
         raise StoreError(f"the SPARQL server answered {answered or 'an untyped body'}, "
                          f"not {media_type}")
+
+    def answer(self, query: PublicQuery) -> Answer:
+        """A public query's answer, read as it arrives within `query_timeout_s`. Solutions are
+        parsed as they come and the reading stops at the first one past the row cap: the
+        connection is closed (the server may then stop too), so a huge answer is neither
+        downloaded nor held whole. Booleans and graphs are passed on."""
+        results_type, rdf_type = RESULTS_MEDIA_TYPES["json"], RDF_MEDIA_TYPES[query.rdf_format]
+        response, deadline = self._open(query.query, f"{results_type}, {rdf_type};q=0.9",
+                                        list(query.default_graphs) or None,
+                                        list(query.named_graphs) or None)
+        body = _Body(response, deadline)
+        try:
+            answered = _media_type(response)
+            if answered == rdf_type:
+                return Answer(body.readall(), rdf_type)
+            if answered != results_type:
+                raise StoreError(f"the SPARQL server answered {answered or 'an untyped body'}, "
+                                 f"not {results_type} or {rdf_type}")
+            result = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+            if isinstance(result, ox.QueryBoolean):
+                fmt = RESULTS_FORMATS[query.results_format]
+                return Answer(result.serialize(format=fmt), fmt.media_type)
+            return solutions_answer(result, query.results_format, query.max_rows,
+                                    one_by_one=True)
+        except SyntaxError as exc:
+            raise StoreError(
+                f"the SPARQL server's answer is not SPARQL JSON results: {exc}") from exc
+        finally:
+            response.close()
 
     def _graph_triples(self, graph_iri: str) -> Iterator[ox.Triple]:
         if self.endpoints.gsp is None:

@@ -1,17 +1,21 @@
 """The public SPARQL 1.1 Protocol endpoint (`/sparql`), as a router the app mounts.
 
 Read-only and safe to leave open: every query passes `guard.check_query` first, then the
-client's rate and the concurrency cap (`throttle`); answers are negotiated from the tables
-below, SELECT answers are capped at `SparqlLimits.max_rows` (and say so in a header), and every
-answer carries CORS headers so browser tools (YASGUI…) can use it. The store given is what runs
-public queries within the timeout: `workers.QueryWorkers` over the embedded store, or a remote
-server, whose graph answers are streamed on as they arrive. Errors are raised as `HTTPProblem`s;
-the app's single handler turns them into responses.
+client's rate (the client told apart behind trusted proxies) and the concurrency cap
+(`throttle`); answers are negotiated from the tables below, SELECT answers are capped at
+`SparqlLimits.max_rows` (and say so in a header), and every answer carries CORS headers so
+browser tools (YASGUI…) can use it. The store given is what runs public queries within the
+timeout: `workers.QueryWorkers` over the embedded store (awaited on the event loop; the worker
+sends the answer serialised and cut, passed on as it is), or a remote server, whose SELECT
+answers are read up to the cap and whose graph answers are streamed on as they arrive. The
+answer is cut and serialised the same way whatever runs it (`answers`). Errors are raised as
+`HTTPProblem`s; the app's single handler turns them into responses.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterator, Mapping
@@ -27,6 +31,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from .accept import best_match
+from .answers import Answer, PublicQuery, solutions_answer
 from .errors import (
     BadQuery,
     BadRequest,
@@ -39,7 +44,10 @@ from .errors import (
 )
 from .guard import SparqlLimits, check_query
 from .store import RESULTS_FORMATS, QuerySyntaxError, Store, StoreError, StoreTimeout
-from .throttle import ConcurrencyGate, RateLimiter
+from .throttle import ClientAddresses, ConcurrencyGate, RateLimiter
+from .workers import QueryOverMemory
+
+log = logging.getLogger("affiche.sparql")
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 FORMATS = Namespace("http://www.w3.org/ns/formats/")
@@ -65,6 +73,13 @@ HTML = "text/html"
 
 class UnsupportedMediaType(HTTPProblem):
     status, title = 415, "Unsupported media type"
+
+
+class InsufficientMemory(HTTPProblem):
+    """A query stopped at its memory limit: like 504 for time, a status of its own, so that it
+    is not taken for an outage (502) or a bug (500)."""
+
+    status, title = 507, "Query over its memory limit"
 
 
 # --- media types are tables ------------------------------------------------------------------
@@ -259,71 +274,63 @@ def choose_format(request: Request, table: FormatTable, requested: str | None) -
 # --- answering ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A serialised answer and whether rows were cut off to fit the cap."""
-
-    body: bytes
-    media_type: str
-    truncated: bool = False
-
-
-def cap_solutions(json_body: bytes, max_rows: int) -> tuple[bytes, bool]:
-    """Cut a SPARQL JSON answer to `max_rows` solutions; say whether anything was cut."""
-    data = json.loads(json_body)
-    bindings = data["results"]["bindings"]
-    if len(bindings) <= max_rows:
-        return json_body, False
-    data["results"]["bindings"] = bindings[:max_rows]
-    return json.dumps(data, ensure_ascii=False).encode("utf-8"), True
-
-
-def reformat_solutions(json_body: bytes, name: str) -> bytes:
-    """Re-serialise SPARQL JSON results with pyoxigraph's own writers: no format written by hand."""
-    if name == "json":
-        return json_body
-    solutions = ox.parse_query_results(json_body, format=ox.QueryResultsFormat.JSON)
-    return solutions.serialize(format=RESULTS_FORMATS[name])
-
-
 @contextmanager
 def store_problems() -> Iterator[None]:
     """The store's failures as the HTTP problems they are: the query's fault (400), too slow
-    (504), or the store's fault (502)."""
+    (504), too big (507), or the store's fault (502)."""
     try:
         yield
     except QuerySyntaxError as exc:
         raise BadQuery(f"the query does not parse: {exc}") from exc
     except StoreTimeout as exc:
         raise UpstreamTimeout(str(exc)) from exc
+    except QueryOverMemory as exc:
+        raise InsufficientMemory(str(exc)) from exc
     except StoreError as exc:
         raise StoreUnavailable(f"the store could not answer this query: {exc}") from exc
 
 
-def run_query(store: Store, query: str, kind: str, chosen: Format, request: ProtocolRequest,
-              max_rows: int) -> Answer:
-    """Run the query and serialise the answer (blocking: called in a worker thread).
+def public_query(params: ProtocolRequest, kind: str, chosen: Format,
+                 max_rows: int) -> PublicQuery:
+    """What the runners take: the query, the format names the store knows, the dataset."""
+    graph_answer = TABLE_FOR_KIND[kind] is GRAPHS
+    return PublicQuery(query=params.query or "",
+                       results_format="json" if graph_answer else chosen.name,
+                       rdf_format=chosen.name if graph_answer else "turtle",
+                       max_rows=max_rows, default_graphs=params.default_graphs,
+                       named_graphs=params.named_graphs)
 
-    The row cap needs the number of solutions, whatever the format asked for. A SELECT is
-    therefore always run to SPARQL JSON, cut there, and re-serialised by pyoxigraph into the
-    requested format. Wrapping the query in `SELECT * { … } LIMIT n` was rejected: a subquery
-    may not carry FROM/FROM NAMED, its ORDER BY is not guaranteed to survive, and it would
-    still need a second step to tell "exactly n" from "more than n". The cost: the store still
-    computes and serialises the whole answer; the cap bounds the response, not the work (that
-    is the job of the query timeout).
-    """
-    dataset = {"default_graphs": list(request.default_graphs) or None,
-               "named_graphs": list(request.named_graphs) or None}
+
+def answer_with_run(store: Store, query: PublicQuery) -> Answer:
+    """Answer through the `Store.run` interface (blocking: called in a thread): the embedded
+    store queried in process (the app without its lifespan, in tests). Its solutions, asked for
+    as TSV, are cut and converted like a worker's (`answers.solutions_answer`)."""
+    raw = store.run(query.query, results_format="tsv", rdf_format=query.rdf_format,
+                    default_graphs=list(query.default_graphs) or None,
+                    named_graphs=list(query.named_graphs) or None)
+    results = ox.QueryResultsFormat.from_media_type(raw.media_type) \
+        if raw.kind != "graph" else None
+    if raw.kind == "solutions":
+        solutions = ox.parse_query_results(raw.body, format=results)
+        return solutions_answer(solutions, query.results_format, query.max_rows)
+    if raw.kind == "boolean":
+        boolean = ox.parse_query_results(raw.body, format=results)
+        fmt = RESULTS_FORMATS[query.results_format]
+        return Answer(boolean.serialize(format=fmt), fmt.media_type)
+    return Answer(raw.body, raw.media_type)
+
+
+async def answer_query(store, query: PublicQuery) -> Answer:
+    """Run a public query on whatever answers them: worker processes (`answer` is a coroutine:
+    awaited on the event loop), a remote server (`answer` blocks: run in a thread), or any
+    `Store` (through `run`, in a thread)."""
     with store_problems():
-        if kind == "SELECT":
-            raw = store.run(query, results_format="json", rdf_format="turtle", **dataset)
-            body, truncated = cap_solutions(raw.body, max_rows)
-            return Answer(reformat_solutions(body, chosen.name), chosen.media_type, truncated)
-        if kind == "ASK":
-            raw = store.run(query, results_format=chosen.name, rdf_format="turtle", **dataset)
-        else:
-            raw = store.run(query, results_format="json", rdf_format=chosen.name, **dataset)
-    return Answer(raw.body, chosen.media_type)
+        answer = getattr(store, "answer", None)
+        if inspect.iscoroutinefunction(answer):
+            return await answer(query)
+        if answer is not None:
+            return await run_in_threadpool(answer, query)
+        return await run_in_threadpool(answer_with_run, store, query)
 
 
 def streams_graphs(store: Store) -> bool:
@@ -337,6 +344,31 @@ def open_streamed_answer(store: Store, query: str, chosen: Format, request: Prot
         return store.open_answer(query, rdf_format=chosen.name,
                                  default_graphs=list(request.default_graphs) or None,
                                  named_graphs=list(request.named_graphs) or None)
+
+
+class CutStreamingResponse(StreamingResponse):
+    """A streamed answer that may be cut off (the store failed, or its deadline passed, after
+    the first bytes were sent). The status is gone by then, so the connection is broken off
+    rather than ended, so that the client cannot take a cut answer for a whole one. That is
+    logged as one line, not as the traceback of an error no handler can answer."""
+
+    async def stream_response(self, send) -> None:
+        try:
+            await super().stream_response(send)
+        except StoreError as exc:
+            log.warning("sparql: a streamed answer was cut off: %s", exc)
+            raise AnswerCutOff(str(exc)) from None
+
+
+class AnswerCutOff(Exception):
+    """A streamed answer broken off after its start; the server drops the connection. Not an
+    HTTP problem (its status is sent already): `quiet_cut_answers` keeps it out of the log."""
+
+
+def quiet_cut_answers(record: logging.LogRecord) -> bool:
+    """A log filter for the ASGI server's logger: the server logs an exception that ends a
+    started response with its traceback; for a cut answer, the line above says it all."""
+    return not (record.exc_info and isinstance(record.exc_info[1], AnswerCutOff))
 
 
 async def streamed_response(store: Store, query: str, chosen: Format, request: ProtocolRequest,
@@ -360,8 +392,8 @@ async def streamed_response(store: Store, query: str, chosen: Format, request: P
         answer.close()
         slot.release()
 
-    return StreamingResponse(chunks(), media_type=chosen.media_type, headers={"Vary": "Accept"},
-                             background=BackgroundTask(finish))
+    return CutStreamingResponse(chunks(), media_type=chosen.media_type,
+                                headers={"Vary": "Accept"}, background=BackgroundTask(finish))
 
 
 def answer_response(answer: Answer, max_rows: int) -> Response:
@@ -425,7 +457,9 @@ def sparql_router(get_store: Callable[[], Store], limits: SparqlLimits,
     query editor for browsers, when the app has one."""
     router = APIRouter(route_class=_CorsRoute)
     rate = RateLimiter(limits.rate_per_minute)
+    clients = ClientAddresses(limits.trusted_proxies)
     gate = ConcurrencyGate(limits.max_concurrent)
+    logging.getLogger("uvicorn.error").addFilter(quiet_cut_answers)  # once: a set of filters
 
     async def sparql(request: Request) -> Response:
         params = await read_protocol_request(request, limits)
@@ -438,14 +472,14 @@ def sparql_router(get_store: Callable[[], Store], limits: SparqlLimits,
         if html_page is not None and params.format is None and prefers_html(request, table):
             return html_page(request, params.query)
         chosen = choose_format(request, table, params.format)
-        rate.admit(request.client.host if request.client else "unknown")
+        rate.admit(clients.client(request.client.host if request.client else None,
+                                  request.headers.getlist("x-forwarded-for")))
         store = get_store()
         if table is GRAPHS and streams_graphs(store):
             return await streamed_response(store, params.query, chosen, params, gate)
         with gate.slot():
-            answer = await run_in_threadpool(
-                run_query, store, params.query, kind, chosen, params, limits.max_rows
-            )
+            answer = await answer_query(store, public_query(params, kind, chosen,
+                                                            limits.max_rows))
         return answer_response(answer, limits.max_rows)
 
     async def preflight(request: Request) -> Response:

@@ -3,20 +3,85 @@
 Both answer at once rather than queue: a client over its rate gets 429, a query beyond the
 concurrency cap gets 503, each with `Retry-After`, so that a burst costs the server nothing.
 They belong to one router: no global state.
+
+A client is its IP address (`ClientAddresses`): the peer's, unless the peer is one of the
+operator's trusted proxies, which alone may say, in `X-Forwarded-For`, whom they forward for.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import ServiceBusy, TooManyRequests
 
 MAX_TRACKED_CLIENTS = 10_000
+MAX_FORWARDED_HOPS = 20
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: Iterable[str]) -> list[IPNetwork]:
+    """Addresses (`192.0.2.10`, `2001:db8::1`) or networks (`10.0.0.0/8`); ValueError names a
+    bad entry."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {entry!r}") from exc
+    return networks
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a proxy writes it in X-Forwarded-For: bare, `[v6]`, or with a port."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        text = text.split(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+class ClientAddresses:
+    """Who a request comes from. The peer's address, unless the peer is a trusted proxy: then
+    `X-Forwarded-For` is read from the right (each proxy appends the address it was reached
+    from), over the trusted proxies, and the first address that is not one is the client. What
+    lies left of it was written by the client itself and could be anything, so it is never
+    read. Without trusted proxies the header is ignored: anyone may send it."""
+
+    def __init__(self, trusted: Iterable[str | IPNetwork] = ()) -> None:
+        self.trusted = [t if not isinstance(t, str) else parse_networks([t])[0] for t in trusted]
+
+    def is_trusted(self, address) -> bool:
+        return address is not None and any(address in network for network in self.trusted)
+
+    def client(self, peer: str | None, forwarded_for: Iterable[str] = ()) -> str:
+        if peer is None:
+            return "unknown"
+        current = _address(peer)
+        if not self.is_trusted(current):
+            return str(current) if current is not None else peer
+        hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+        hops = [hop for hop in hops if hop][-MAX_FORWARDED_HOPS:]
+        for hop in reversed(hops):
+            address = _address(hop)
+            if address is None:  # a trusted proxy wrote something that is no address
+                return hop[:100]
+            if not self.is_trusted(address):
+                return str(address)
+            current = address
+        return str(current)  # every hop is a trusted proxy: the left-most is the client
 
 
 @dataclass

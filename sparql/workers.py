@@ -7,102 +7,257 @@ checkpoint, hard links on the same filesystem), never the live store, which anot
 not open while it is written. Every write bumps the store's generation; the next query takes a
 fresh snapshot, so answers are at most one write behind. A query still running at its deadline
 has its process killed (SIGKILL is safe: the snapshot is read-only) and replaced, while the other
-workers keep answering.
+workers keep answering. With a memory limit, a worker's data segment is capped (`RLIMIT_DATA`:
+the memory it allocates, heap and anonymous mappings; not the files it maps): a query that needs
+more fails its allocation there, not in the server.
+
+The worker does the whole answer — runs the query, cuts it at the row cap, serialises it in the
+format asked for (`answers.evaluate`) — and writes the bytes on a pipe, framed by a small header.
+The server waits for them on its event loop (`loop.add_reader`), without a thread, and answers
+with those bytes as they are: the path of a query costs one pipe round trip.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import multiprocessing
-import queue
+import os
+import pickle
+import resource
 import shutil
+import signal
+import struct
 import threading
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from .store import EmbeddedStore, QueryAnswer, QuerySyntaxError, StoreError, StoreTimeout
+import pyoxigraph as ox
+
+from .answers import Answer, PublicQuery, evaluate
+from .store import EmbeddedStore, QuerySyntaxError, StoreError, StoreTimeout
 
 # Spawn, not fork: the server process holds threads (uvicorn, RocksDB) that fork would copy
 # half-way through whatever they were doing.
 _CONTEXT = multiprocessing.get_context("spawn")
 
+# A reply on the pipe: the length of the pickled `Reply`, the length of the answer's bytes, then
+# both. The server reads whatever the pipe holds each time the event loop finds it readable; a
+# pipe wider than Linux's 64 KiB default (when the system allows) lets most answers through at once.
+_HEADER = struct.Struct("!IQ")
+_PIPE_BYTES = 1 << 20
+_READ_BYTES = 1 << 20
+
+
+class QueryOverMemory(StoreError):
+    """The query needed more memory than a worker may have; it was stopped."""
+
 
 @dataclass(frozen=True)
 class Job:
-    """One query, as sent to a worker."""
+    """One query, as sent to a worker: what to answer and on which snapshot."""
 
     snapshot: str
-    query: str
-    results_format: str
-    rdf_format: str
-    default_graphs: list[str] | None
-    named_graphs: list[str] | None
+    query: PublicQuery
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """A worker's reply: the answer, or why there is none."""
+class Reply:
+    """A worker's word on a job; the answer's bytes follow it on the pipe."""
 
-    answer: QueryAnswer | None = None
-    syntax_error: str | None = None
-    error: str | None = None
+    status: str  # "ready" | "answer" | "syntax" | "memory" | "error"
+    media_type: str = ""
+    truncated: bool = False
+    message: str = ""
 
 
-def serve_jobs(conn: Connection) -> None:
+# --- the worker process ---------------------------------------------------------------------
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _send(fd: int, reply: Reply, body: bytes = b"") -> None:
+    meta = pickle.dumps(reply)
+    _write_all(fd, _HEADER.pack(len(meta), len(body)) + meta)
+    if body:
+        _write_all(fd, body)
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Cap the memory this process allocates: beyond it allocations fail (pyoxigraph then aborts
+    the process, Python raises MemoryError), instead of the machine swapping or the OOM killer
+    choosing a victim. `RLIMIT_DATA` rather than `RLIMIT_AS`: the address space also counts
+    what is only reserved (allocator arenas, thread stacks), which grows with the machine's
+    cores, not with the query."""
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def serve_jobs(jobs: Connection, replies: Connection, memory_mb: int = 0) -> None:
     """A worker's loop: answer jobs until the pipe closes; keep the last snapshot open."""
+    limit_memory(memory_mb)
+    out = replies.fileno()
     path, store = None, None
-    conn.send(Outcome())  # ready: the imports are done
+    _send(out, Reply("ready"))  # the imports are done
     while True:
         try:
-            job = conn.recv()
+            job = jobs.recv()
         except EOFError:
             return
         if job is None:
             return
-        try:
-            if job.snapshot != path:
-                if store is not None:
-                    store.close()
-                path, store = None, None
-                store = EmbeddedStore.read_only(Path(job.snapshot))
+        if job.snapshot != path:
+            path, store = None, None  # the old snapshot is closed before the next opens
+            try:
+                store = ox.Store.read_only(job.snapshot)
                 path = job.snapshot
-            answer = store.run(job.query, results_format=job.results_format,
-                               rdf_format=job.rdf_format, default_graphs=job.default_graphs,
-                               named_graphs=job.named_graphs)
-            conn.send(Outcome(answer=answer))
-        except QuerySyntaxError as exc:
-            conn.send(Outcome(syntax_error=str(exc)))
-        except Exception as exc:  # reported to the parent, which turns it into a 502
-            conn.send(Outcome(error=f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # reported to the server, which answers 502
+                _send(out, Reply("error", message=f"cannot open the snapshot: {exc}"))
+                continue
+        _send(out, *_answer_job(store, job.query))
+
+
+def _answer_job(store, query: PublicQuery) -> tuple[Reply, bytes]:
+    try:
+        answer = evaluate(store, query)
+    except QuerySyntaxError as exc:
+        return Reply("syntax", message=str(exc)), b""
+    except MemoryError:
+        return Reply("memory"), b""
+    except Exception as exc:  # reported to the server, which answers 502
+        return Reply("error", message=f"{type(exc).__name__}: {exc}"), b""
+    return Reply("answer", answer.media_type, answer.truncated), answer.body
+
+
+# --- the server's end -----------------------------------------------------------------------
+
+
+def _widen_pipe(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or over /proc/sys/fs/pipe-max-size: the default pipe works too
+
+
+class _Frame:
+    """A reply being read off the pipe: the header, the pickled `Reply`, then the body."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.meta_size = self.body_size = -1
+        self.meta = b""
+        self.chunks: list[bytes] = []
+        self.received = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.body_size >= 0 and len(self.meta) == self.meta_size and \
+            self.received == self.body_size
+
+    def wanted(self) -> int:
+        """How many bytes to read next (never past this reply)."""
+        if self.meta_size < 0:
+            return _HEADER.size - len(self.head)
+        if len(self.meta) < self.meta_size:
+            return self.meta_size - len(self.meta)
+        return min(self.body_size - self.received, _READ_BYTES)
+
+    def take(self, data: bytes) -> None:
+        if self.meta_size < 0:
+            self.head += data
+            if len(self.head) == _HEADER.size:
+                self.meta_size, self.body_size = _HEADER.unpack(self.head)
+        elif len(self.meta) < self.meta_size:
+            self.meta += data
+        else:
+            self.chunks.append(data)
+            self.received += len(data)
+
+    def reply(self) -> tuple[Reply, bytes]:
+        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        return pickle.loads(self.meta), body
 
 
 class Worker:
-    """One worker process and the parent's end of its pipe."""
+    """One worker process, the pipe the server sends jobs on, and the pipe it reads replies from."""
 
-    def __init__(self) -> None:
-        self.conn, child = _CONTEXT.Pipe()
-        self.process = _CONTEXT.Process(target=serve_jobs, args=(child,), daemon=True,
+    def __init__(self, memory_mb: int = 0) -> None:
+        job_reader, self.jobs = _CONTEXT.Pipe(duplex=False)
+        self.replies, reply_writer = _CONTEXT.Pipe(duplex=False)
+        for end in (self.jobs, self.replies):
+            _widen_pipe(end.fileno())
+        self.process = _CONTEXT.Process(target=serve_jobs, daemon=True,
+                                        args=(job_reader, reply_writer, memory_mb),
                                         name="affiche-sparql-worker")
         self.process.start()
-        child.close()
+        job_reader.close()
+        reply_writer.close()
+        os.set_blocking(self.replies.fileno(), False)  # read from the event loop only
         self.ready = False
         self.snapshot: str | None = None
-        # close() (the app stopping) and a query thread's _replace() may kill the same worker at
-        # once; closing the pipe twice concurrently would close a reused file descriptor.
+        # close() (the app stopping) and a query's replacement of its worker may kill the same
+        # worker at once; closing the pipes twice would close reused file descriptors.
         self._kill_lock = threading.Lock()
 
-    def wait_ready(self, timeout_s: float) -> None:
+    async def receive(self, timeout_s: float) -> tuple[Reply, bytes]:
+        """The next reply, read on the running event loop as it arrives. EOFError when the
+        process ends first; asyncio.TimeoutError after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        fd, sentinel = self.replies.fileno(), self.process.sentinel
+        frame, done = _Frame(), loop.create_future()
+
+        def readable() -> None:
+            try:
+                while not frame.complete:
+                    data = os.read(fd, frame.wanted())
+                    if not data:
+                        raise EOFError
+                    frame.take(data)
+            except BlockingIOError:
+                return
+            except (EOFError, OSError) as exc:
+                if not done.done():
+                    done.set_exception(EOFError(str(exc)))
+                return
+            if not done.done():
+                done.set_result(frame.reply())
+
+        def ended() -> None:
+            readable()  # a reply written just before the end is still taken
+            if not done.done():
+                done.set_exception(EOFError("the worker process ended"))
+
+        loop.add_reader(fd, readable)
+        loop.add_reader(sentinel, ended)
+        try:
+            return await asyncio.wait_for(done, timeout_s)
+        finally:
+            loop.remove_reader(fd)
+            loop.remove_reader(sentinel)
+
+    async def wait_ready(self, timeout_s: float) -> None:
         if self.ready:
             return
-        if not self.conn.poll(timeout_s):
-            raise StoreError("a SPARQL worker process did not start in time")
-        self.conn.recv()
+        try:
+            reply, _ = await self.receive(timeout_s)
+        except asyncio.TimeoutError:
+            raise StoreError("a SPARQL worker process did not start in time") from None
+        if reply.status != "ready":
+            raise StoreError(f"a SPARQL worker process started badly: {reply}")
         self.ready = True
 
     def stop(self) -> None:
         try:
-            self.conn.send(None)
+            self.jobs.send(None)
         except (OSError, ValueError):
             pass
         self.process.join(timeout=2)
@@ -113,8 +268,52 @@ class Worker:
             if self.process.is_alive():
                 self.process.kill()
             self.process.join(timeout=10)
-            if not self.conn.closed:
-                self.conn.close()
+            for end in (self.jobs, self.replies):
+                if not end.closed:
+                    end.close()
+
+
+class IdleWorkers:
+    """The workers free for a query. Taken from the event loop (whichever one runs the query:
+    tests run several), given back from it or from a thread that started a replacement."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: deque[Worker] = deque()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
+
+    def put(self, worker: Worker) -> None:
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                if not waiter.done():
+                    try:
+                        loop.call_soon_threadsafe(self._hand_over, waiter, worker)
+                        return
+                    except RuntimeError:  # that loop is closed
+                        continue
+            self._idle.append(worker)
+
+    def _hand_over(self, waiter: asyncio.Future, worker: Worker) -> None:
+        if waiter.done():  # its query gave up meanwhile: the next one takes the worker
+            self.put(worker)
+        else:
+            waiter.set_result(worker)
+
+    async def get(self, timeout_s: float) -> Worker:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._idle:
+                return self._idle.popleft()
+            waiter = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            return await asyncio.wait_for(waiter, timeout_s)
+        except asyncio.TimeoutError:
+            raise StoreError("no SPARQL worker process became free in time") from None
+
+    def __len__(self) -> int:
+        return len(self._idle)
 
 
 @dataclass(frozen=True)
@@ -124,17 +323,19 @@ class Snapshot:
 
 
 class QueryWorkers:
-    """A pool of `processes` workers answering `run()` like a `Store`, within `timeout_s`.
+    """A pool of `processes` workers answering public queries within `timeout_s`, each
+    allocating at most `memory_mb` (0: no limit).
 
-    `run` blocks (call it from a thread); it waits for an idle worker, so callers should bound
-    concurrency themselves (the router's gate admits at most `processes` queries at a time).
+    `answer` waits for an idle worker, so callers should bound concurrency themselves (the
+    router's gate admits at most `processes` queries at a time).
     """
 
     def __init__(self, store: EmbeddedStore, snapshot_dir: Path, *, processes: int,
-                 timeout_s: float, start_timeout_s: float = 60.0) -> None:
+                 timeout_s: float, memory_mb: int = 0, start_timeout_s: float = 60.0) -> None:
         self.store, self.snapshot_dir = store, snapshot_dir
-        self.processes, self.timeout_s, self.start_timeout_s = processes, timeout_s, start_timeout_s
-        self._idle: queue.Queue[Worker] = queue.Queue()
+        self.processes, self.timeout_s, self.memory_mb = processes, timeout_s, memory_mb
+        self.start_timeout_s = start_timeout_s
+        self._idle = IdleWorkers()
         self._workers: set[Worker] = set()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
@@ -156,39 +357,56 @@ class QueryWorkers:
             worker.stop()
         shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
-    def run(self, query: str, *, results_format: str = "json", rdf_format: str = "turtle",
-            default_graphs: list[str] | None = None,
-            named_graphs: list[str] | None = None) -> QueryAnswer:
+    async def answer(self, query: PublicQuery) -> Answer:
+        """The answer to `query`, from a worker; StoreTimeout (the worker killed) past the
+        deadline, QueryOverMemory past the memory limit, QuerySyntaxError, or StoreError."""
+        worker = await self._idle.get(self.start_timeout_s)
         try:
-            worker = self._idle.get(timeout=self.start_timeout_s)
-        except queue.Empty:
-            raise StoreError("no SPARQL worker process became free in time") from None
-        try:
-            worker.wait_ready(self.start_timeout_s)
-            job = Job(self._snapshot_for(worker), query, results_format, rdf_format,
-                      default_graphs, named_graphs)
-            worker.conn.send(job)
-            if not worker.conn.poll(self.timeout_s):
-                self._replace(worker)
-                worker = None
-                raise StoreTimeout(
-                    f"the query ran for more than {self.timeout_s:g} s and was stopped"
-                )
-            outcome: Outcome = worker.conn.recv()
+            await worker.wait_ready(self.start_timeout_s)
+            previous = worker.snapshot
+            snapshot = await self._snapshot_for(worker)
+            worker.jobs.send(Job(snapshot, query))
+            reply, body = await worker.receive(self.timeout_s)
+        except asyncio.TimeoutError:
+            await asyncio.to_thread(self._replace, worker)
+            raise StoreTimeout(
+                f"the query ran for more than {self.timeout_s:g} s and was stopped") from None
         except (EOFError, OSError) as exc:
+            await asyncio.to_thread(self._replace, worker)
+            raise self._ended(worker) from exc
+        except BaseException:  # cancelled, or the pool broke: its late reply must not be read
             self._replace(worker)
-            worker = None
-            raise StoreError("the SPARQL worker process stopped unexpectedly") from exc
-        finally:
-            if worker is not None:
-                self._idle.put(worker)
-            if not self._closed:
-                self._collect_snapshots()
-        if outcome.syntax_error is not None:
-            raise QuerySyntaxError(outcome.syntax_error)
-        if outcome.error is not None:
-            raise StoreError(outcome.error)
-        return outcome.answer
+            raise
+        self._idle.put(worker)
+        if previous is not None and previous != snapshot:
+            await asyncio.to_thread(self._collect_snapshots)
+        return self._outcome(reply, body)
+
+    def _outcome(self, reply: Reply, body: bytes) -> Answer:
+        if reply.status == "answer":
+            return Answer(body, reply.media_type, reply.truncated)
+        if reply.status == "syntax":
+            raise QuerySyntaxError(reply.message)
+        if reply.status == "memory":
+            raise self._over_memory()
+        raise StoreError(reply.message)
+
+    def _over_memory(self) -> QueryOverMemory:
+        return QueryOverMemory(f"the query needed more than the {self.memory_mb} MB of memory a "
+                               "query may use, and was stopped")
+
+    def _ended(self, worker: Worker) -> StoreError:
+        """Why a worker ended: while starting (with a memory limit too low to start in?), at its
+        memory limit during a query (an allocation that failed makes pyoxigraph abort), or for
+        anything else."""
+        aborted = self.memory_mb > 0 and worker.process.exitcode == -signal.SIGABRT
+        if not worker.ready:
+            hint = f" within {self.memory_mb} MB" if aborted else ""
+            return StoreError(f"a SPARQL worker process could not start{hint} (exit code "
+                              f"{worker.process.exitcode})")
+        if aborted:
+            return self._over_memory()
+        return StoreError("the SPARQL worker process stopped unexpectedly")
 
     # the pool
 
@@ -196,7 +414,7 @@ class QueryWorkers:
         with self._lock:
             if self._closed:  # a query that ends while the pool closes starts no new worker
                 return
-            worker = Worker()
+            worker = Worker(self.memory_mb)
             self._workers.add(worker)
         self._idle.put(worker)
 
@@ -209,22 +427,29 @@ class QueryWorkers:
 
     # snapshots
 
-    def _snapshot_for(self, worker: Worker) -> str:
-        """The current snapshot (taken now if the store changed since the last one), marked as
-        the worker's in the same step, so that it is not collected before the worker opens it."""
+    async def _snapshot_for(self, worker: Worker) -> str:
+        """The current snapshot (taken now, in a thread, if the store changed since the last
+        one), marked as the worker's in the same step, so that it is not collected before the
+        worker opens it."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.generation != self.store.generation:
+            snapshot = await asyncio.to_thread(self._take_snapshot)
+        worker.snapshot = str(snapshot.path)
+        return worker.snapshot
+
+    def _take_snapshot(self) -> Snapshot:
         with self._lock:
             generation = self.store.generation
             if self._snapshot is None or self._snapshot.generation != generation:
                 path = self.snapshot_dir / f"snapshot-{next(self._names)}"
                 self.store.snapshot(path)
                 self._snapshot = Snapshot(path, generation)
-            worker.snapshot = str(self._snapshot.path)
-            return worker.snapshot
+            return self._snapshot
 
     def _collect_snapshots(self) -> None:
         """Delete the snapshots no worker holds open any more."""
         with self._lock:
-            if self._snapshot is None:
+            if self._snapshot is None or self._closed:
                 return
             kept = {w.snapshot for w in self._workers} | {str(self._snapshot.path)}
             for path in self.snapshot_dir.iterdir():
@@ -232,13 +457,16 @@ class QueryWorkers:
                     shutil.rmtree(path, ignore_errors=True)
 
 
-def start_public_runner(store, snapshot_dir: Path, *, processes: int, timeout_s: float):
+def start_public_runner(store, snapshot_dir: Path, *, processes: int, timeout_s: float,
+                        memory_mb: int = 0):
     """What runs `/sparql` queries within `timeout_s`: worker processes over snapshots of an
-    embedded store, or the remote server itself with that HTTP timeout. Close it when done."""
+    embedded store (each within `memory_mb`), or the remote server itself with that HTTP
+    timeout. Close it when done."""
     from .remote import RemoteStore
 
     if isinstance(store, RemoteStore):
         return store.for_public_queries(timeout_s)
-    workers = QueryWorkers(store, snapshot_dir, processes=processes, timeout_s=timeout_s)
+    workers = QueryWorkers(store, snapshot_dir, processes=processes, timeout_s=timeout_s,
+                           memory_mb=memory_mb)
     workers.start()
     return workers

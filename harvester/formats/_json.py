@@ -19,7 +19,7 @@ from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import ParseContext, Parsed, ParseError, ParseProblem, head_text
+from . import ParseContext, Parsed, ParseError, ParseProblem, head_text, new_graph
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 SNIFF_BYTES = 65536
@@ -40,7 +40,7 @@ def parse_items(items: list, where_of: Callable[[Any, int], str],
                 add_event: Callable[[dict, str, ParseContext, Parsed], None],
                 ctx: ParseContext) -> Parsed:
     """One event per item; an item that is not an object is reported and the others still read."""
-    graph = Graph()
+    graph = new_graph()
     graph.bind("schema", SCHEMA)
     parsed = Parsed(graph=graph)
     for index, item in enumerate(items, 1):

@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Iterator
-from urllib.parse import urlsplit
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
@@ -65,6 +64,7 @@ from ontology import SCHEMA
 
 from . import (
     FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
+    is_web_address, new_graph,
     temporal_literal as _temporal_literal,
 )
 
@@ -145,7 +145,7 @@ def parse(content: bytes, ctx: ParseContext) -> Parsed:
     text = _decode(content)
     delimiter = _delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    graph = Graph()
+    graph = new_graph()
     graph.bind("schema", SCHEMA)
     parsed = Parsed(graph=graph)
     try:
@@ -343,8 +343,7 @@ def _http_url(row: _Row, key: str, field_name: str) -> URIRef | None:
     text = row.get(key)
     if not text:
         return None
-    parts = urlsplit(text)
-    if parts.scheme in ("http", "https") and parts.netloc and not re.search(r"\s", text):
+    if is_web_address(text):
         return URIRef(text)
     row.problem(field_name, f"{key} {text!r} is not an http(s) address")
     return None

@@ -14,19 +14,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
+from dateutil.rrule import rrulestr
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
 from ontology import SCHEMA
 
+from ..fetch import FetchPolicy
 from . import (
     FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
+    is_web_address, new_graph,
     temporal_literal as _temporal_literal,
 )
 
@@ -40,6 +42,12 @@ _ESSENTIAL = {
 }
 # A broken value in one of these is dropped and reported; the event is still published without it.
 _OPTIONAL = {"DTEND": "endDate", "DURATION": "endDate", "GEO": "geo"}
+# RFC 5545 allows these once in a VEVENT; icalendar gives a list when a feed repeats one. A repeated
+# start leaves the event nowhere in time (reported); of the others the first is kept (reported).
+_ONCE_ESSENTIAL = {"DTSTART": "startDate", "RECURRENCE-ID": "eventSchedule"}
+_ONCE = {"UID": "identifier", "DTEND": "endDate", "DURATION": "endDate", "GEO": "geo",
+         "SUMMARY": "name", "DESCRIPTION": "description", "LOCATION": "location", "URL": "url",
+         "STATUS": "eventStatus", "ORGANIZER": "organizer"}
 _RECURRENCE = ("RRULE", "RDATE", "RECURRENCE-ID")
 _STATUS = {"CANCELLED": SCHEMA.EventCancelled, "CONFIRMED": SCHEMA.EventScheduled}
 # What recurring_ical_events and icalendar raise for a series they cannot expand (all ValueErrors).
@@ -56,13 +64,14 @@ def parse(content: bytes, ctx: ParseContext) -> Parsed:
     """Turn an iCalendar feed into one schema:Event node per VEVENT or occurrence."""
     text = decode_text(content)  # UTF-8 as RFC 5545 requires, else Windows-1252
     calendars = _read_calendars(text)
-    graph = Graph()
+    graph = new_graph()
     graph.bind("schema", SCHEMA)
     parsed = Parsed(graph=graph)
     window = (ctx.now - timedelta(days=1), ctx.now + timedelta(days=ctx.recurrence_days))
+    max_events = (ctx.fetch_policy or FetchPolicy()).max_events
     uid_lines = _uid_lines(text)
     for series in _group_series(calendars):
-        _parse_series(series, _where(series, uid_lines), window, parsed)
+        _parse_series(series, _where(series, uid_lines), window, parsed, max_events)
     return parsed
 
 
@@ -83,6 +92,10 @@ def _read_calendars(text: str) -> list[icalendar.Calendar]:
     except ValueError as error:
         where = _error_line(text, str(error))
         raise ParseError(f"not a valid iCalendar feed{where}: {error}") from None
+    except OSError:  # zoneinfo opening a TZID such as `Europe`, a folder of its database
+        names = sorted(set(re.findall(r";TZID=([^;:\r\n]*)", text, flags=re.IGNORECASE)))
+        raise ParseError("not a valid iCalendar feed: a TZID names no time zone "
+                         f"(one of {', '.join(map(repr, names))[:300]})") from None
     if not calendars:
         raise ParseError(
             "not a valid iCalendar feed: no complete VCALENDAR (is END:VCALENDAR missing?)"
@@ -139,7 +152,7 @@ def _group_series(calendars: list[icalendar.Calendar]) -> list[_Series]:
     series: list[_Series] = []
     components = [component for calendar in calendars for component in calendar.walk("VEVENT")]
     for position, component in enumerate(components, start=1):
-        uid = str(component.get("UID", "")).strip()
+        uid = str(_first(component.get("UID", ""))).strip()
         if not uid:
             series.append(_Series(uid=None, components=[component], position=position))
             continue
@@ -150,20 +163,22 @@ def _group_series(calendars: list[icalendar.Calendar]) -> list[_Series]:
 
 
 def _parse_series(
-    series: _Series, where: str, window: tuple[datetime, datetime], parsed: Parsed
+    series: _Series, where: str, window: tuple[datetime, datetime], parsed: Parsed, max_events: int
 ) -> None:
     fatal = _broken(series.components, where, _ESSENTIAL)
+    fatal += _repeated(series.components, where, _ONCE_ESSENTIAL, "the event is left out")
     if fatal:
         parsed.problems.extend(fatal)
         return
     parsed.problems.extend(_broken(series.components, where, _OPTIONAL))
-    components = [_without_broken(component) for component in series.components]
+    parsed.problems.extend(_repeated(series.components, where, _ONCE, "the first is kept"))
+    components = [_first_only(_without_broken(component)) for component in series.components]
     timed = [c for c in components if "DTSTART" in c]
     # Without DTSTART there is nothing to expand: the VEVENT is kept as one event, so that
     # validation quarantines it under its name instead of it vanishing here.
     singles = [c for c in components if "DTSTART" not in c]
     if any(key in c for c in timed for key in _RECURRENCE):
-        _add_recurring(series.uid, timed, where, window, parsed)
+        _add_recurring(series.uid, timed, where, window, parsed, max_events)
     else:
         singles += timed
     for component in singles:
@@ -182,9 +197,23 @@ def _broken(
             where=where, field=names[name], message=f"{summary}{name} cannot be read: {message}"
         )
         for component in components
-        for name, message in getattr(component, "errors", [])
+        for name, message in _unreadable(component)
         if name in names
     ]
+
+
+def _unreadable(component: icalendar.Event) -> list[tuple[str, str]]:
+    """(property, why) for each value icalendar could not read. Its `errors` list is lost when
+    x_wr_timezone rewrites the calendar, but the values stay vBroken: both are looked at."""
+    found = [(name, message) for name, message in getattr(component, "errors", []) if name]
+    listed = {name for name, _ in found}
+    for name, value in component.items():
+        values = value if isinstance(value, list) else [value]
+        broken = [v for v in values if isinstance(v, icalendar.vBroken)]
+        if broken and name not in listed:
+            why = getattr(broken[0], "parse_error", None) or f"expected {broken[0].expected_type}"
+            found.append((name, str(why)))
+    return found
 
 
 def _summary(components: list[icalendar.Event]) -> str:
@@ -194,8 +223,34 @@ def _summary(components: list[icalendar.Event]) -> str:
     return ""
 
 
+def _repeated(
+    components: list[icalendar.Event], where: str, names: dict[str, str], outcome: str
+) -> list[ParseProblem]:
+    return [
+        ParseProblem(where=where, field=names[name],
+                     message=f"{name} appears {len(component[name])} times, once allowed: {outcome}")
+        for component in components
+        for name in names
+        if isinstance(component.get(name), list)
+    ]
+
+
+def _first(value: object) -> object:
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _first_only(component: icalendar.Event) -> icalendar.Event:
+    repeated = [name for name in _ONCE if isinstance(component.get(name), list)]
+    if not repeated:
+        return component
+    copy = component.copy()
+    for name in repeated:
+        copy[name] = component[name][0]
+    return copy
+
+
 def _without_broken(component: icalendar.Event) -> icalendar.Event:
-    broken = [name for name, _ in getattr(component, "errors", []) if name in _OPTIONAL]
+    broken = [name for name, _ in _unreadable(component) if name in _OPTIONAL]
     if not broken:
         return component
     copy = component.copy()
@@ -219,10 +274,18 @@ def _add_recurring(
     where: str,
     window: tuple[datetime, datetime],
     parsed: Parsed,
+    max_events: int,
 ) -> None:
+    room = max_events - len(parsed.origins)  # one origin per event node added so far
+    if _occurrences_at_most(components, window, room + 1) > room:
+        raise ParseError(
+            f"{where}: {_summary(components)}the recurrence gives more occurrences in the next "
+            f"{(window[1] - window[0]).days - 1} days than the cap of {max_events} events per feed "
+            "(AFFICHE_HARVEST_MAX_EVENTS)"
+        )
     calendar = icalendar.Calendar()
     for component in components:
-        calendar.add_component(component)
+        calendar.add_component(_without_idle_rules(_alone(component), window))
     try:
         occurrences = recurring_ical_events.of(calendar).between(*window)
     except _EXPANSION_ERRORS as error:
@@ -234,6 +297,101 @@ def _add_recurring(
         node = _add_event(parsed, occurrence, where, _occurrence_identifier(uid, occurrence))
         parsed.graph.add((node, SCHEMA.superEvent, series_node))
         parsed.origins[node] = where
+
+
+def _occurrences_at_most(
+    components: list[icalendar.Event], window: tuple[datetime, datetime], limit: int
+) -> int:
+    """How many occurrences a series has in the window at most (RRULE and RDATE; EXDATE not
+    taken off), counted with dateutil without building them, and no further than `limit`:
+    expanding `FREQ=SECONDLY` for 18 months would otherwise take hours and gigabytes."""
+    total = 0
+    for component in components:
+        if "RECURRENCE-ID" in component:
+            total += 1
+            continue
+        rdates = component.get("RDATE", [])
+        total += sum(len(getattr(value, "dts", [value])) for value in _as_list(rdates))
+        for rule in _as_list(_without_idle_rules(component, window).get("RRULE", [])):
+            if total > limit:
+                return total
+            total += _rule_occurrences(rule, component["DTSTART"].dt, window, limit - total + 1)
+    return total
+
+
+def _alone(component: icalendar.Event) -> icalendar.Event:
+    """The component without what is nested in it: a VEVENT whose END:VEVENT is missing swallows
+    the next one, which the expansion would then read as part of the series."""
+    if not component.subcomponents:
+        return component
+    copy = component.copy()
+    copy.subcomponents = []
+    return copy
+
+
+def _without_idle_rules(component: icalendar.Event, window: tuple[datetime, datetime]) -> icalendar.Event:
+    """The component without the RRULEs and EXRULEs that match no day in the window: expanding a
+    rule that never matches (30 February) would keep dateutil searching until the year 9999."""
+    idle = [name for name in ("RRULE", "EXRULE") if name in component
+            and not any(_matches_a_day(rule, window) for rule in _as_list(component[name]))]
+    if not idle:
+        return component
+    copy = component.copy()
+    for name in idle:
+        copy.pop(name)
+    return copy
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches_a_day(rule: icalendar.vRecur, window: tuple[datetime, datetime]) -> bool:
+    """Whether any day of the window passes the rule's day filters, asked of a yearly rule with the
+    same filters (ordinals dropped: a superset of the days) moved 400 years at a time towards the
+    year 9999, so that dateutil's search ends within four centuries of yearly steps (the
+    Gregorian calendar repeats every 400 years, weekdays included)."""
+    days = {name: rule[name] for name in ("BYMONTH", "BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "WKST")
+            if name in rule}
+    if "BYDAY" in rule:
+        days["BYDAY"] = sorted({re.sub(r"^[+-]?\d+", "", str(day)) for day in _as_list(rule["BYDAY"])})
+    shift = 400 * ((datetime.max.year - 1 - window[1].year) // 400)
+    start, end = (_naive(moment).replace(year=moment.year + shift) for moment in window)
+    try:
+        yearly = rrulestr("FREQ=YEARLY;" + icalendar.vRecur(days).to_ical().decode(), dtstart=start)
+        first = next(iter(yearly.xafter(start, inc=True)), None)
+    except (ValueError, TypeError, OverflowError):
+        return True  # unreadable: the expansion reports it
+    return first is not None and first <= end + timedelta(days=1)
+
+
+def _naive(moment: date) -> datetime:
+    if not isinstance(moment, datetime):
+        return datetime(moment.year, moment.month, moment.day)
+    return moment.replace(tzinfo=None)
+
+
+def _rule_occurrences(
+    rule: icalendar.vRecur, start: date, window: tuple[datetime, datetime], limit: int
+) -> int:
+    """Occurrences of one RRULE in the window, up to `limit`, in naive time with a day of margin
+    (zones do not matter for a bound); 0 when dateutil cannot read the rule (the expansion then
+    reports it)."""
+    fields = dict(rule)
+    until = fields.pop("UNTIL", [None])[0]
+    end = _naive(window[1]) + timedelta(days=1)
+    if isinstance(until, date):
+        end = min(end, _naive(until) + timedelta(days=1))
+    try:
+        occurrences = rrulestr(icalendar.vRecur(fields).to_ical().decode(), dtstart=_naive(start))
+        count = 0
+        for occurrence in occurrences.xafter(_naive(window[0]) - timedelta(days=1), inc=True):
+            if occurrence > end or count >= limit:
+                break
+            count += 1
+    except (ValueError, TypeError, OverflowError):
+        return 0
+    return count
 
 
 def _occurrence_identifier(uid: str | None, occurrence: icalendar.Event) -> str | None:
@@ -321,8 +479,7 @@ def _add_url(parsed: Parsed, node: Node, value: object, where: str) -> None:
     if value is None:
         return
     url = str(value).strip()
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and parts.netloc and not re.search(r"\s", url):
+    if is_web_address(url):
         parsed.graph.add((node, SCHEMA.url, URIRef(url)))
     else:
         problem = ParseProblem(where=where, field="url", message=f"URL {url!r} is not http(s)")

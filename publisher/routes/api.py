@@ -4,7 +4,10 @@ Every route needs `Authorization: Bearer {token}` (`affiche tokens issue`). An o
 acts on that organiser's sources only: another organiser's source answers 404, exactly as one that
 does not exist, so a token never learns what others registered. Operator tokens act on every
 registered source and manage organisers. Refusals (a bad token, a schedule too frequent, a private
-address, an oversized push) change nothing.
+address, an oversized push) change nothing. Sources declared in the operator's TOML file are seen
+here too (read, usage, withdrawal, confirmation) by the operator and by the organiser their
+`organiser` key names. Errors are `application/problem+json` (`publisher.problems.Problem`), and
+the OpenAPI document says so for every status a route can answer.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ from sparql.errors import (
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unprocessable,
 )
 
+from harvester.pipeline import load_report
+
 from ..feed_options import check_feed_options
-from ..accounts import AccountError, Accounts, Principal, RegisteredSource, now_iso
+from ..accounts import AccountError, Accounts, Principal, RegisteredSource, declared_source, now_iso
 from ..jobs import Job, JobRunner, Scheduler
+from ..problems import problem_responses
 from ..withdrawal import drop_event, drop_source, event_in_source
 
-router = APIRouter(prefix="/api", tags=["organisers"])
+# Every route needs a token (401) and may get a malformed request (400).
+router = APIRouter(prefix="/api", tags=["organisers"], responses=problem_responses(400, 401))
 bearer = HTTPBearer(auto_error=False, description="A token from `affiche tokens issue`.")
 _FORM_OVERHEAD = 64 * 1024
 _RUNNER_LOCK = threading.Lock()
@@ -88,7 +95,8 @@ class SourceIn(BaseModel):
 
 class SourceOut(BaseModel):
     id: str
-    organiser: str
+    organiser: str | None = Field(description="the organiser it belongs to (none: a declared "
+                                  "source only the operator acts on)")
     name: str
     url: str | None
     format: str | None
@@ -98,6 +106,8 @@ class SourceOut(BaseModel):
     schedule_minutes: int | None
     created_at: str
     withdrawn_at: str | None
+    declared: bool = Field(description="declared in the operator's TOML file (`AFFICHE_CONFIG`): "
+                           "read, withdrawn and confirmed here, changed only in that file")
     page: str = Field(description="the public page with the last harvest's report")
 
 
@@ -112,6 +122,11 @@ class JobOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None
+    held_back: bool = Field(description="a guard held the harvest back (the feed had no event, or "
+                            "lost more than `AFFICHE_HARVEST_MAX_LOSS`): the last good data stays "
+                            "published until the organiser confirms (`confirm`)")
+    confirm: str | None = Field(description="when held back: POST here to publish the feed as it "
+                                "is now")
     report: dict | None = Field(description="when finished: the same report as `affiche check "
                                 "--json` (summary, score, events and their problems)")
 
@@ -123,12 +138,29 @@ class UsageDay(BaseModel):
     jsonld: int = Field(description="events fetched as JSON-LD")
     rdf: int = Field(description="events fetched as Turtle, N-Triples or RDF/XML")
     dump: int = Field(description="downloads of the source's dump")
+    sparql: int = Field(description="`/sparql` answers that named at least one of its events "
+                        "(estimated from a sample: `AFFICHE_USAGE_SPARQL_SAMPLE`)")
+
+
+class UsageTotals(BaseModel):
+    page_human: int
+    page_crawler: int
+    jsonld: int
+    rdf: int
+    dump: int
+    sparql: int
+
+
+class UsageMonth(UsageTotals):
+    month: str = Field(description="YYYY-MM")
 
 
 class Usage(BaseModel):
     source: str
-    days: list[UsageDay]
-    totals: dict[str, int]
+    days: list[UsageDay] = Field(description="the last 90 days with any use")
+    totals: dict[str, int] = Field(description="the sums over `days`")
+    last_30_days: UsageTotals = Field(description="the 30 days up to today (UTC)")
+    by_month: list[UsageMonth] = Field(description="the last 12 months with any use, newest first")
 
 
 class Withdrawn(BaseModel):
@@ -164,11 +196,20 @@ def operator_only(who: Principal) -> None:
 
 
 def owned_source(request: Request, who: Principal, source_id: str) -> RegisteredSource:
-    """The source if the caller may act on it; else 404, whether it exists or not."""
-    source = accounts(request).source(source_id)
+    """The source (registered, or declared in the TOML file) if the caller may act on it; else
+    404, whether it exists or not."""
+    registry = accounts(request)
+    source = registry.source(source_id) or declared_source(
+        request.app.state.settings.config, source_id, registry.withdrawn_at(source_id))
     if source is None or not (who.is_operator or source.organiser == who.organiser):
         raise NotFound(f"you have no source {source_id!r}")
     return source
+
+
+def registered_only(source: RegisteredSource) -> None:
+    if source.declared:
+        raise Conflict(f"source {source.id!r} is declared in the operator's file: its feed is "
+                       "harvested from there, not pushed")
 
 
 def job_runner(request: Request) -> JobRunner:
@@ -213,7 +254,10 @@ def source_out(request: Request, source: RegisteredSource) -> SourceOut:
 
 
 def job_out(request: Request, job: Job) -> JobOut:
-    return JobOut(url=f"{request.app.state.settings.base_url}/api/jobs/{job.id}", **job.to_json())
+    base = request.app.state.settings.base_url
+    data = job.to_json()
+    confirm = f"{base}/api/sources/{job.source}/confirm" if data["held_back"] else None
+    return JobOut(url=f"{base}/api/jobs/{job.id}", confirm=confirm, **data)
 
 
 def accepted(request: Request, job: Job) -> JSONResponse:
@@ -325,14 +369,15 @@ async def me(who: Caller) -> Me:
     return Me(role=who.role, organiser=who.organiser)
 
 
-@router.get("/organisers", response_model=list[OrganiserOut], summary="Every organiser (operators)")
+@router.get("/organisers", response_model=list[OrganiserOut], summary="Every organiser (operators)",
+            responses=problem_responses(403))
 async def list_organisers(request: Request, who: Caller) -> list[OrganiserOut]:
     operator_only(who)
     return [OrganiserOut(**o) for o in accounts(request).organisers()]
 
 
 @router.post("/organisers", response_model=OrganiserOut, status_code=201,
-             summary="Add an organiser (operators)")
+             summary="Add an organiser (operators)", responses=problem_responses(403, 409))
 async def add_organiser(request: Request, who: Caller, wanted: OrganiserIn) -> OrganiserOut:
     operator_only(who)
     registry = accounts(request)
@@ -349,7 +394,8 @@ async def list_sources(request: Request, who: Caller) -> list[SourceOut]:
     return [source_out(request, s) for s in mine]
 
 
-@router.post("/sources", response_model=SourceOut, status_code=201, summary="Register a source")
+@router.post("/sources", response_model=SourceOut, status_code=201, summary="Register a source",
+             responses=problem_responses(403, 409, 422))
 async def register_source(request: Request, who: Caller, wanted: SourceIn) -> SourceOut:
     source = await run_in_threadpool(checked_source, request, who, wanted)
     if await run_in_threadpool(id_taken_elsewhere, request, wanted.id):
@@ -361,28 +407,34 @@ async def register_source(request: Request, who: Caller, wanted: SourceIn) -> So
     return source_out(request, source)
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut, summary="One of your sources")
+@router.get("/sources/{source_id}", response_model=SourceOut, summary="One of your sources",
+            responses=problem_responses(404))
 async def get_source(request: Request, who: Caller, source_id: str) -> SourceOut:
     return source_out(request, owned_source(request, who, source_id))
 
 
 @router.get("/sources/{source_id}/jobs", response_model=list[JobOut],
-            summary="The source's last harvest jobs, newest first")
+            summary="The source's last harvest jobs, newest first",
+            responses=problem_responses(404))
 async def source_jobs(request: Request, who: Caller, source_id: str) -> list[JobOut]:
     owned_source(request, who, source_id)
     return [job_out(request, j) for j in job_runner(request).jobs.of_source(source_id)]
 
 
 @router.get("/sources/{source_id}/usage", response_model=Usage,
-            summary="How the source's data is used: counts by day, no personal data")
+            summary="How the source's data is used: counts by day and month, no personal data",
+            responses=problem_responses(404))
 async def source_usage(request: Request, who: Caller, source_id: str) -> Usage:
     owned_source(request, who, source_id)
-    figures = await run_in_threadpool(request.app.state.usage.figures, source_id)
-    return Usage(**figures)
+    counter = request.app.state.usage
+    figures = await run_in_threadpool(counter.figures, source_id)
+    summary = await run_in_threadpool(counter.summary, source_id)
+    return Usage(**figures, last_30_days=summary["last_30_days"], by_month=summary["by_month"])
 
 
 @router.post("/sources/{source_id}/harvest", response_model=JobOut, status_code=202,
-             summary="Harvest the source's URL now, as a job")
+             summary="Harvest the source's URL now, as a job",
+             responses=problem_responses(404, 409))
 async def start_harvest(request: Request, who: Caller, source_id: str) -> JSONResponse:
     source = owned_source(request, who, source_id)
     live(source)
@@ -393,10 +445,12 @@ async def start_harvest(request: Request, who: Caller, source_id: str) -> JSONRe
 
 
 @router.post("/sources/{source_id}/upload", response_model=JobOut, status_code=202,
-             summary="Push a feed file (multipart field `file`) and harvest it, as a job")
+             summary="Push a feed file (multipart field `file`) and harvest it, as a job",
+             responses=problem_responses(404, 409, 413))
 async def upload_feed(request: Request, who: Caller, source_id: str) -> JSONResponse:
     source = owned_source(request, who, source_id)
     live(source)
+    registered_only(source)
     cap = request.app.state.settings.api_max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap + _FORM_OVERHEAD:
@@ -415,10 +469,12 @@ async def upload_feed(request: Request, who: Caller, source_id: str) -> JSONResp
 
 
 @router.post("/sources/{source_id}/jsonld", response_model=JobOut, status_code=202,
-             summary="Push a JSON-LD document (schema.org events) and harvest it, as a job")
+             summary="Push a JSON-LD document (schema.org events) and harvest it, as a job",
+             responses=problem_responses(404, 409, 413))
 async def push_jsonld(request: Request, who: Caller, source_id: str) -> JSONResponse:
     source = owned_source(request, who, source_id)
     live(source)
+    registered_only(source)
     content = await capped_body(request, request.app.state.settings.api_max_upload_bytes)
     try:
         document = json.loads(content)
@@ -430,7 +486,8 @@ async def push_jsonld(request: Request, who: Caller, source_id: str) -> JSONResp
     return accepted(request, harvest_push(request, source, path, "jsonld"))
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A harvest job's progress and report")
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A harvest job's progress and report",
+            responses=problem_responses(404))
 async def get_job(request: Request, who: Caller, job_id: str) -> JobOut:
     job = job_runner(request).jobs.get(job_id)
     if job is None:
@@ -440,12 +497,16 @@ async def get_job(request: Request, who: Caller, job_id: str) -> JobOut:
 
 
 @router.delete("/sources/{source_id}", response_model=Withdrawn,
-               summary="Withdraw the source: its events leave every publication at once")
+               summary="Withdraw the source: its events leave every publication at once",
+               responses=problem_responses(404, 409))
 async def withdraw_source(request: Request, who: Caller, source_id: str) -> Withdrawn:
     source = owned_source(request, who, source_id)
     live(source)
     runner = job_runner(request)
-    accounts(request).withdraw_source(source_id)
+    if source.declared:
+        accounts(request).withdraw_declared(source_id)  # `affiche harvest` skips it from now on
+    else:
+        accounts(request).withdraw_source(source_id)
 
     def withdraw() -> int:
         with runner.write_lock:
@@ -459,7 +520,8 @@ async def withdraw_source(request: Request, who: Caller, source_id: str) -> With
 
 
 @router.delete("/sources/{source_id}/events/{key}", response_model=Withdrawn,
-               summary="Withdraw one event of the source (it stays out of later harvests)")
+               summary="Withdraw one event of the source (it stays out of later harvests)",
+               responses=problem_responses(404, 409))
 async def withdraw_event(request: Request, who: Caller, source_id: str, key: str) -> Withdrawn:
     source = owned_source(request, who, source_id)
     live(source)
@@ -468,7 +530,10 @@ async def withdraw_event(request: Request, who: Caller, source_id: str, key: str
     event = identity.iri(base, "event", key)
     if not await run_in_threadpool(event_in_source, runner.store, base, source_id, event):
         raise NotFound(f"source {source_id!r} publishes no event {key!r}")
-    accounts(request).withhold_event(source_id, event)
+    if source.declared:
+        accounts(request).withhold_declared_event(source_id, event)
+    else:
+        accounts(request).withhold_event(source_id, event)
 
     def withdraw() -> int:
         with runner.write_lock:
@@ -477,3 +542,22 @@ async def withdraw_event(request: Request, who: Caller, source_id: str, key: str
         return removals
 
     return Withdrawn(withdrawn=event, removals=await run_in_threadpool(withdraw))
+
+
+@router.post("/sources/{source_id}/confirm", response_model=JobOut, status_code=202,
+             summary="Publish a held-back harvest: harvest again, the loss guards lifted once",
+             responses=problem_responses(404, 409))
+async def confirm_harvest(request: Request, who: Caller, source_id: str) -> JSONResponse:
+    """The last harvest was held back (no event, or too many lost): the organiser says the feed
+    is right. The feed is fetched again and published as it is now, whatever it lost."""
+    source = owned_source(request, who, source_id)
+    live(source)
+    report = await run_in_threadpool(load_report, request.app.state.settings.reports_dir, source_id)
+    if not report or not report.get("held_back"):
+        raise Conflict(f"source {source_id!r}: its last harvest was not held back; there is "
+                       "nothing to confirm")
+    runner = job_runner(request)
+    if runner.busy(source_id):
+        raise Conflict(f"source {source_id!r} is being harvested; confirm once that job is over")
+    job, _ = runner.submit(source.as_source(), "confirm", accept_loss=True)
+    return accepted(request, job)

@@ -16,7 +16,7 @@ from rdflib import Literal
 from starlette.concurrency import run_in_threadpool
 
 from ..agenda import matching_events, parse_filters, summaries
-from ..http_cache import cache_control, data_modified, store_cache
+from ..http_cache import cache_control, listing_modified, store_cache
 from ..i18n import page_language
 
 router = APIRouter()
@@ -75,7 +75,7 @@ def build_calendar(entries: list[dict], name: str, stamp: datetime) -> bytes:
 
 def _calendar(app, filters, language: str) -> tuple[bytes, str | None]:
     settings, store = app.state.settings, app.state.store
-    modified = data_modified(store)
+    modified = listing_modified(app)
     return store_cache(app).get(("calendar", filters, language), (modified, filters.first_day),
                                 lambda: (_build(store, settings, filters, language, modified), modified))
 

@@ -1,7 +1,10 @@
 """Source pages: what each organiser's last harvest gave, published and quarantined, and why.
 
-`/source/{id}` answers HTML (the report explained, the quality score over time), JSON (the saved
-report) or RDF (the SHACL validation report, `shapes.report_rdf`) by content negotiation.
+`/source/{id}` answers HTML (the report explained, the quality score over time, how the data is
+used, and the source's figures next to the sector's as SVG charts), JSON (the saved report, with
+`usage` and `sector`) or RDF (the SHACL validation report, `shapes.report_rdf`) by content
+negotiation. A source its organiser withdrew answers 410 Gone, in French and English, whatever
+report it left.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from harvester.pipeline import load_history, load_report
 from harvester.sources import SOURCE_ID
 from shapes.report_rdf import report_graph
 from sparql.accept import best_match
-from sparql.errors import NotAcceptable, NotFound
+from sparql.errors import Gone, NotAcceptable, NotFound
 from sparql.queries import load_query
+from sparql.store import StoreError
 
+from ..accounts import source_withdrawn_at
 from ..i18n import page_language
 from ..negotiation import BY_MEDIA_TYPE, BY_NAME, rdf_response
 from ..templating import template_context
+from .stats import cached_sector_figures, comparison_charts, source_comparison, source_quality
 
 router = APIRouter()
 HTML, JSON = "text/html", "application/json"
@@ -64,17 +70,24 @@ async def source_page(request: Request, source_id: str) -> Response:
     if not SOURCE_ID.match(source_id):
         raise NotFound(f"no source {source_id!r}")
     settings = request.app.state.settings
+    withdrawn = await run_in_threadpool(source_withdrawn_at, settings.data_dir, source_id)
+    if withdrawn is not None:
+        raise Gone(f"Cette source a été retirée par son organisateur le {withdrawn} : ses "
+                   f"événements ne sont plus publiés. — This source was withdrawn by its "
+                   f"organiser on {withdrawn}: its events are no longer published.")
     report = await run_in_threadpool(load_report, settings.reports_dir, source_id)
     if report is None:
         raise NotFound(f"no source {source_id!r} has been harvested here")
     media_type = report_media_type(request)
-    if media_type == JSON:
-        public = {k: v for k, v in report.items() if k != "quarantined_data"}
-        return JSONResponse(public, headers={"Vary": "Accept"})
-    if media_type != HTML:
+    if media_type not in (JSON, HTML):
         iri = f"{settings.base_url}/source/{source_id}#report"
         return rdf_response(report_graph(report, iri), media_type)
     language = page_language(request, settings.default_language)
+    usage, comparison = await run_in_threadpool(feed_back, request, source_id, report, language)
+    if media_type == JSON:
+        public = {k: v for k, v in report.items() if k != "quarantined_data"}
+        return JSONResponse({**public, "usage": usage, "sector": comparison},
+                            headers={"Vary": "Accept, Accept-Language"})
     for event in report["events"]:
         for problem in event["problems"]:
             problem["shown"] = problem["messages"].get(language) or problem["message"]
@@ -82,7 +95,24 @@ async def source_page(request: Request, source_id: str) -> Response:
     return request.app.state.templates.TemplateResponse(
         request, "source.html",
         template_context(request, language, report=report, source_id=source_id,
-                         history=list(reversed(history)),
+                         history=list(reversed(history)), usage=usage, comparison=comparison,
+                         charts=comparison_charts(comparison, language == "fr"),
                          local=lambda iri: re.sub(r"^https?://[^/]+", "", iri)),
         headers={"Vary": "Accept, Accept-Language"},
     )
+
+
+def feed_back(request: Request, source_id: str, report: dict,
+              language: str) -> tuple[dict, dict | None]:
+    """What the organiser gets back: how the source's data is used, and its figures next to the
+    sector's (None while the store cannot be read: the report, kept beside it, is still shown)."""
+    app = request.app
+    usage = app.state.usage.summary(source_id)
+    try:
+        sector = cached_sector_figures(app, language)
+        comparison = source_comparison(app.state.store, app.state.settings.base_url, source_id,
+                                       report.get("score"), sector, language)
+    except StoreError:
+        return usage, None
+    comparison["quality_over_time"] = source_quality(app, source_id, sector)
+    return usage, comparison

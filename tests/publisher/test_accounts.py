@@ -100,3 +100,29 @@ def test_the_operator_commands(tmp_path):
 
     operator = affiche(tmp_path, "tokens", "issue").stdout.strip()
     assert Accounts(tmp_path).authenticate(operator).is_operator
+
+
+def test_withdrawals_of_declared_and_registered_sources_are_kept(tmp_path):
+    from publisher.accounts import RegisteredSource, now_iso, source_withdrawn_at, withdrawals
+
+    assert withdrawals(tmp_path) == {} and source_withdrawn_at(tmp_path, "rideau-saison") is None
+    assert not (tmp_path / "organisers.sqlite").exists()  # asking creates no registry
+    accounts = Accounts(tmp_path)
+    accounts.add_organiser("rideau-rouge", "Théâtre du Rideau Rouge")
+    accounts.add_source(RegisteredSource(
+        id="rideau-agenda", organiser="rideau-rouge", name="Agenda", url=None, upload=None,
+        format="jsonld", language="fr", timezone="Europe/Brussels", license=None,
+        schedule_minutes=None, created_at=now_iso(), withdrawn_at=None))
+    accounts.withdraw_declared("rideau-saison")  # a TOML source: no row in `sources`
+    accounts.withdraw_declared("rideau-saison")  # twice: the first date stays
+    accounts.withdraw_source("rideau-agenda")
+    assert set(withdrawals(tmp_path)) == {"rideau-saison", "rideau-agenda"}
+    assert source_withdrawn_at(tmp_path, "rideau-saison") == withdrawals(tmp_path)["rideau-saison"]
+    assert source_withdrawn_at(tmp_path, "aurores-ete") is None
+    accounts.withhold_declared_event("rideau-saison", "http://affiche.test/event/rideau-saison-0123456789ab")
+    accounts.withhold_event("rideau-agenda", "http://affiche.test/event/rideau-agenda-ba9876543210")
+    assert withheld_events(tmp_path, "rideau-saison") == {
+        "http://affiche.test/event/rideau-saison-0123456789ab"}
+    assert withheld_events(tmp_path, "rideau-agenda") == {
+        "http://affiche.test/event/rideau-agenda-ba9876543210"}
+    assert registered_sources(tmp_path) == []  # withdrawn: not harvested

@@ -10,6 +10,7 @@ import gzip
 
 import httpx
 import pytest
+import lxml.html
 from rdflib import Dataset, URIRef
 
 from harvester.changes import ChangeLog
@@ -105,7 +106,8 @@ def dumped_subjects(app) -> set[str]:
 ROUTES = [("GET", "/api/me"), ("GET", "/api/sources"), ("POST", "/api/sources"),
           ("GET", "/api/sources/rideau-agenda"), ("POST", "/api/sources/rideau-agenda/harvest"),
           ("POST", "/api/sources/rideau-agenda/jsonld"), ("DELETE", "/api/sources/rideau-agenda"),
-          ("GET", "/api/jobs/abc"), ("GET", "/api/organisers")]
+          ("GET", "/api/jobs/abc"), ("GET", "/api/organisers"),
+          ("POST", "/api/sources/rideau-agenda/confirm"), ("GET", "/api/sources/rideau-agenda/usage")]
 
 
 @pytest.mark.parametrize("method, path", ROUTES)
@@ -196,7 +198,8 @@ async def test_another_organisers_source_looks_like_no_source_at_all(api, world,
     assert theirs.json()["title"] == nothing.json()["title"]
     assert "rideau-rouge" not in theirs.text
     for method, suffix in (("POST", "/harvest"), ("DELETE", ""), ("POST", "/jsonld"),
-                           ("DELETE", "/events/abc"), ("GET", "/jobs")):
+                           ("DELETE", "/events/abc"), ("GET", "/jobs"), ("POST", "/confirm"),
+                           ("GET", "/usage")):
         answer = await api.request(method, f"/api/sources/rideau-agenda{suffix}",
                                    headers=auth(tokens, "aurores"), content=b"{}")
         assert answer.status_code == 404, (method, suffix)
@@ -328,6 +331,7 @@ async def test_withdrawing_an_event_takes_it_out_everywhere_at_once(api, world, 
     await harvested(api, world, feeds)
     iris = event_iris("rideau-agenda")
     gone, kept = iris["Les marionnettes de la Meuse"], iris["Quatuor à cordes : Ysaÿe"]
+    assert (await api.get("/stats?format=json")).json()["events"] == 2  # now cached
     other = await api.delete(f"/api/sources/rideau-agenda/events/{key_of(gone)}",
                              headers=auth(tokens, "aurores"))
     assert other.status_code == 404 and gone in store_events(app)
@@ -343,6 +347,7 @@ async def test_withdrawing_an_event_takes_it_out_everywhere_at_once(api, world, 
                            headers={"Accept": "application/sparql-results+json"})
     assert sparql.json()["boolean"] is False
     assert gone not in dumped_subjects(app) and kept in dumped_subjects(app)
+    assert (await api.get("/stats?format=json")).json()["events"] == 1  # the cache saw it
     assert [(m.event, m.kind) for m in members(app)][-1] == (gone, "removed")
 
     # The next harvest of the unchanged feed keeps it out.
@@ -387,6 +392,29 @@ async def test_withdrawing_a_source_takes_every_event_out_and_stops_its_harvests
     assert listed["withdrawn_at"] is not None and listed["schedule_minutes"] is None
 
 
+@pytest.mark.parametrize("accept", ["application/json", "text/html", "text/turtle", "*/*"])
+async def test_a_withdrawn_source_page_is_gone_not_its_last_report(api, world, feeds, accept):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    assert (await api.get("/source/rideau-agenda", headers={"Accept": accept})).status_code == 200
+    await api.delete("/api/sources/rideau-agenda", headers=auth(tokens, "rideau"))
+    answer = await api.get("/source/rideau-agenda", headers={"Accept": accept})
+    assert answer.status_code == 410
+    if accept == "text/html":
+        tree = lxml.html.fromstring(answer.text)
+        text = " ".join(tree.xpath("string(//main)").split())
+        assert "retirée par son organisateur" in text and "withdrawn by its organiser" in text
+        assert not tree.xpath('//table[contains(@class, "report")]')
+        assert "Les marionnettes de la Meuse" not in answer.text
+        listing = lxml.html.fromstring((await api.get("/source/", headers={"Accept": accept})).text)
+        assert not listing.xpath('//a[starts-with(@href, "/source/rideau-agenda")]')
+    else:
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["status"] == 410 and "withdrawn by its organiser" in problem["detail"]
+        assert "retirée" in problem["detail"] and "events" not in problem
+
+
 async def test_the_feed_carries_the_withdrawal_as_a_tombstone(api, world, feeds):
     app, tokens = world
     await harvested(api, world, feeds)
@@ -421,8 +449,128 @@ async def test_usage_figures_count_by_kind_and_store_nothing_personal(api, world
     answer = await api.get("/api/sources/rideau-agenda/usage", headers=auth(tokens, "rideau"))
     assert answer.status_code == 200
     assert answer.json()["totals"] == {"page_human": 2, "page_crawler": 1, "jsonld": 1, "rdf": 1,
-                                       "dump": 1}
+                                       "dump": 1, "sparql": 0}
+    assert answer.json()["last_30_days"] == answer.json()["totals"]
+    [month] = answer.json()["by_month"]
+    assert {k: v for k, v in month.items() if k != "month"} == answer.json()["totals"]
     assert (await api.get("/api/sources/rideau-agenda/usage",
                           headers=auth(tokens, "aurores"))).status_code == 404
     stored = (app.state.settings.data_dir / "usage.sqlite").read_bytes()
     assert b"Googlebot" not in stored and b"Firefox" not in stored and b"127.0.0.1" not in stored
+
+
+
+async def test_head_requests_are_not_counted_as_views(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    key = key_of(event_iris("rideau-agenda")["Quatuor à cordes : Ysaÿe"])
+    browser = {"User-Agent": "Mozilla/5.0 Firefox/128.0", "Accept": "text/html"}
+    for _ in range(3):
+        head = await api.head(f"/event/{key}", headers=browser)
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
+        assert (await api.head(f"/event/{key}.jsonld")).status_code == 200
+        assert (await api.head("/dumps/source-rideau-agenda.nq.gz")).status_code == 200
+    usage = await api.get("/api/sources/rideau-agenda/usage", headers=auth(tokens, "rideau"))
+    assert set(usage.json()["totals"].values()) == {0}
+    assert (await api.get(f"/event/{key}", headers=browser)).status_code == 200
+    usage = await api.get("/api/sources/rideau-agenda/usage", headers=auth(tokens, "rideau"))
+    assert usage.json()["totals"]["page_human"] == 1
+
+
+async def sparql_inclusions(api, tokens) -> int:
+    usage = await api.get("/api/sources/rideau-agenda/usage", headers=auth(tokens, "rideau"))
+    return usage.json()["totals"]["sparql"]
+
+
+async def test_sparql_answers_naming_a_sources_events_count_as_inclusions(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    app.state.settings = app.state.settings.model_copy(update={"usage_sparql_sample": 1})
+    accept = {"Accept": "application/sparql-results+json"}
+    named = "SELECT ?e WHERE { ?e <http://schema.org/startDate> ?d }"
+    answer = await api.get("/sparql", params={"query": named}, headers=accept)
+    assert len(answer.json()["results"]["bindings"]) == 2
+    assert await sparql_inclusions(api, tokens) == 1  # one answer, however many of its events
+    answer = await api.post("/sparql", data={"query": named},
+                            headers={"Accept": "text/csv"})
+    assert answer.status_code == 200
+    assert await sparql_inclusions(api, tokens) == 2
+    for query in ("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",  # names no event
+                  "ASK { ?s ?p ?o }", "SELECT ?e WHERE { ?e ?p",  # malformed: 400
+                  "SELECT ?e WHERE { ?e <http://schema.org/name> 'nothing' }"):
+        await api.get("/sparql", params={"query": query}, headers=accept)
+    assert await sparql_inclusions(api, tokens) == 2
+
+
+async def test_sparql_inclusions_are_sampled_and_weighted(api, world, feeds):
+    app, tokens = world
+    await harvested(api, world, feeds)
+    app.state.settings = app.state.settings.model_copy(update={"usage_sparql_sample": 5})
+    query = {"query": "SELECT ?e WHERE { ?e <http://schema.org/startDate> ?d }"}
+    for _ in range(10):
+        await api.get("/sparql", params=query, headers={"Accept": "application/sparql-results+json"})
+    assert await sparql_inclusions(api, tokens) == 10  # two answers read, each counts five
+    app.state.settings = app.state.settings.model_copy(update={"usage_sparql_sample": 0})
+    for _ in range(10):
+        await api.get("/sparql", params=query, headers={"Accept": "application/sparql-results+json"})
+    assert await sparql_inclusions(api, tokens) == 10  # 0: not measured
+
+
+# --- the OpenAPI document says what errors look like -------------------------------------------
+
+
+def api_operations(document):
+    return [(path, method, operation) for path, item in document["paths"].items()
+            if path.startswith("/api/") for method, operation in item.items()]
+
+
+async def test_every_api_error_is_documented_as_problem_json(api):
+    document = (await api.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in document.get("components", {}).get("schemas", {})
+    operations = api_operations(document)
+    assert len(operations) >= 15
+    for path, method, operation in operations:
+        errors = {code: r for code, r in operation["responses"].items() if code.startswith("4")}
+        assert "4XX" in errors, (method, path)
+        if path != "/api/check":  # the public checker needs no token
+            assert {"400", "401"} <= set(errors), (method, path)
+        for code, response in errors.items():
+            assert list(response["content"]) == ["application/problem+json"], (method, path, code)
+            schema = response["content"]["application/problem+json"]["schema"]
+            assert schema["title"] == "Problem"
+            assert {"title", "status", "detail", "instance"} <= set(schema["required"])
+    responses = document["paths"]["/api/sources"]["post"]["responses"]
+    assert {"403", "409", "422"} <= set(responses)
+    assert "413" in document["paths"]["/api/sources/{source_id}/upload"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("case", ["validation", "unprocessable", "conflict", "not found"])
+async def test_api_errors_match_the_documented_problem_schema(api, world, feeds, case):
+    _, tokens = world
+    document = (await api.get("/openapi.json")).json()
+    if case == "validation":
+        answer = await register(api, tokens, id="Pas Valide", url=f"{feeds.base}/rideau.jsonld")
+        expected = 400
+    elif case == "unprocessable":
+        answer = await register(api, tokens, url=f"{feeds.base}/rideau.jsonld", schedule="PT5M")
+        expected = 422
+    elif case == "conflict":
+        await register(api, tokens)
+        answer = await api.post("/api/sources/rideau-agenda/confirm", headers=auth(tokens, "rideau"))
+        expected = 409
+    else:
+        answer = await api.get("/api/sources/nothing-here", headers=auth(tokens, "rideau"))
+        expected = 404
+    assert answer.status_code == expected, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    path = "/api/sources/{source_id}/confirm" if case == "conflict" else (
+        "/api/sources/{source_id}" if case == "not found" else "/api/sources")
+    method = "get" if case == "not found" else "post"
+    schema = document["paths"][path][method]["responses"][str(expected)]["content"][
+        "application/problem+json"]["schema"]
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"])
+    types = {"string": str, "integer": int}
+    for name, value in body.items():
+        assert isinstance(value, types[schema["properties"][name]["type"]]), name
+    assert body["status"] == expected and body["detail"]

@@ -225,8 +225,9 @@ def test_serve_runs_due_harvests_in_the_background_and_keeps_history_across_rest
     def serve_until_jobs(count: int) -> list[dict]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        # A restart keeps its public base URL, whatever port it listens on this time.
         process = subprocess.Popen([sys.executable, "-m", "publisher.cli", "serve", "--port", str(port)],
-                                   env={**env, "AFFICHE_BASE_URL": base}, cwd=ROOT,
+                                   env={**env, "AFFICHE_BASE_URL": BASE_URL}, cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_http(base + "/", process)

@@ -527,7 +527,9 @@ async def test_sitemap_is_an_index_beyond_the_threshold(agenda_store, data_dir, 
     kind, whole = sitemap_locs((await site.get("/sitemap.xml")).content)
     assert kind == "urlset"
     assert {f"{BASE}/event/{k}" for k in EVENTS} <= {loc for loc, _ in whole}
-    assert dict(whole)[f"{BASE}/event/nuit-jazz"] == HARVESTED
+    # W3C Datetime, as the store writes it (2026-11-02T09:15:00Z): the harvest time
+    assert datetime.fromisoformat(dict(whole)[f"{BASE}/event/nuit-jazz"]) == \
+        datetime.fromisoformat(HARVESTED)
 
     async with make_client(agenda_store, data_dir, sitemap_max_urls=4) as http:
         kind, parts = sitemap_locs((await http.get("/sitemap.xml")).content)
@@ -657,3 +659,183 @@ async def test_a_new_harvest_shows_at_once_despite_the_agenda_cache(tmp_path):
     assert after == ["fanfare-namur", *FUTURE]
     assert str(extra) in calendar
     assert str(extra) in sitemap
+
+
+async def test_a_harvest_in_the_same_second_shows_too(tmp_path):
+    """Listings are keyed on the store's writes, not on the harvest time: a second harvest with
+    the same dct:modified (to the second) still shows at once."""
+    store = EmbeddedStore(None)
+    graph = agenda_graph()
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+    async with make_client(store, tmp_path) as http:
+        assert listed(html(await http.get("/"))) == FUTURE
+        cities_before = html(await http.get("/")).xpath('//select[@id="f-city"]/option/@value')
+        extra = e("fanfare-namur")
+        graph.add((extra, RDF.type, SCHEMA.Event))
+        graph.add((extra, SCHEMA.name, Literal("Fanfare des Bateliers", lang="fr")))
+        graph.add((extra, SCHEMA.startDate, dt("2027-03-01T15:00:00+01:00")))
+        store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+        assert listed(html(await http.get("/"))) == ["fanfare-namur", *FUTURE]
+        assert "fanfare-namur" in (await http.get("/sitemap.xml")).text
+    assert cities_before == ["", "Liège", "Lyon", "Namur", "Québec"]
+
+
+# --- the city filter -----------------------------------------------------------------------------
+
+
+def _with_a_town_of_past_events() -> Graph:
+    """The agenda, plus a venue in Gembloux whose only event is over."""
+    g = agenda_graph()
+    place, address = URIRef(f"{BASE}/place/salle-5030"), URIRef(f"{BASE}/place/salle-5030#address")
+    g.add((place, RDF.type, SCHEMA.Place))
+    g.add((place, SCHEMA.name, Literal("Foyer culturel de Gembloux", lang="fr")))
+    g.add((place, SCHEMA.address, address))
+    g.add((address, SCHEMA.addressLocality, Literal("Gembloux")))
+    old = e("bal-gembloux")
+    g.add((old, RDF.type, SCHEMA.Event))
+    g.add((old, SCHEMA.name, Literal("Bal de la Saint-Guibert", lang="fr")))
+    g.add((old, SCHEMA.startDate, dt("2022-09-24T21:00:00+02:00")))
+    g.add((old, SCHEMA.location, place))
+    return g
+
+
+async def test_city_filter_offers_only_towns_with_upcoming_events(tmp_path):
+    store = EmbeddedStore(None)
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", _with_a_town_of_past_events())
+    async with make_client(store, tmp_path) as http:
+        tree = html(await http.get("/"))
+    offered = tree.xpath('//select[@id="f-city"]/option/@value')
+    assert offered == ["", "Liège", "Lyon", "Namur", "Québec"]  # no Gembloux: its bal is over
+    from publisher.agenda import cities
+
+    assert cities(store, date(2027, 5, 2)) == ["Lyon"]  # only the dance is after the circus
+    assert cities(store, date(2030, 1, 1)) == []
+
+
+# --- rendered pages kept until the next write ----------------------------------------------------
+
+
+async def test_cached_event_page_follows_a_harvest_and_a_withdrawal(tmp_path):
+    store = EmbeddedStore(None)
+    graph = agenda_graph()
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+    path = "/event/danse-berges"
+    async with make_client(store, tmp_path) as http:
+        first = await http.get(path, headers={"Accept": "text/html"})
+        again = await http.get(path, headers={"Accept": "text/html"})
+        assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+        assert again.headers["last-modified"] == first.headers["last-modified"]
+        assert html(again).xpath("//h1/text()") == ["Danse sur les berges"]
+        graph.set((e("danse-berges"), SCHEMA.name, Literal("Danse au bord du Rhône", lang="fr")))
+        store.replace_graph(f"{BASE}/graph/agenda-fictif", graph)
+        renamed = await http.get(path, headers={"Accept": "text/html"})
+        assert html(renamed).xpath("//h1/text()") == ["Danse au bord du Rhône"]
+        assert renamed.headers["etag"] != first.headers["etag"]
+        store.drop_graph(f"{BASE}/graph/agenda-fictif")
+        gone = await http.get(path, headers={"Accept": "text/html"})
+        assert gone.status_code == 404
+
+
+async def test_cached_page_is_never_served_in_the_other_language(tmp_path):
+    store = EmbeddedStore(None)
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", agenda_graph())
+    path = "/event/nuit-jazz"
+    async with make_client(store, tmp_path) as http:
+        pages = {}
+        for language in ("en", "fr", "en", "fr"):
+            response = await http.get(path, headers={"Accept": "text/html",
+                                                     "Accept-Language": language})
+            assert "Accept-Language" in response.headers["vary"]
+            pages.setdefault(language, set()).add(response.content)
+            assert html(response).get("lang") == language
+        assert len(pages["en"]) == len(pages["fr"]) == 1
+        assert pages["en"] != pages["fr"]
+        by_query = await http.get(path + "?lang=en", headers={"Accept": "text/html",
+                                                              "Accept-Language": "fr"})
+        assert by_query.content in pages["en"]
+
+
+async def test_page_cache_can_be_turned_off(tmp_path):
+    store = EmbeddedStore(None)
+    store.replace_graph(f"{BASE}/graph/agenda-fictif", agenda_graph())
+    app = create_app(Settings(base_url=BASE, data_dir=tmp_path, page_cache_size=0), store=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        assert (await http.get("/event/nuit-jazz")).status_code == 200
+    assert getattr(app.state, "page_cache", None) is None
+
+
+def test_description_read_by_patterns_is_the_describe_query(agenda_store):
+    """The pattern lookups pages use read exactly what describe.rq answers, for every entity."""
+    from publisher.description import Description, Lit, NodeCache, read_description, to_rdflib
+    from sparql.queries import load_query
+
+    def values(description):  # the store writes 2026-11-02T09:15:00Z and 0; rdflib +00:00 and 0.0
+        return {(s, p, to_rdflib(o).toPython() if isinstance(o, Lit) else o)
+                for s, p, o in description.triples()}
+
+    cache = NodeCache(100)
+    subjects = {str(r["s"]) for r in agenda_store.select("SELECT DISTINCT ?s WHERE { ?s ?p ?o }")}
+    assert len(subjects) > 10
+    for iri in sorted(subjects):
+        expected = Description.from_graph(agenda_store.construct(load_query("describe"),
+                                                                 {"root": URIRef(iri)}))
+        for _ in range(2):  # without, then with the venues kept in the cache
+            read = read_description(agenda_store, iri, cache)
+            assert values(read) == values(expected), iri
+    assert set(read_description(agenda_store, f"{BASE}/event/nothing-here").triples()) == set()
+
+
+def test_warmer_computes_the_agenda_after_a_write(tmp_path):
+    from publisher.agenda import AgendaFilters
+    from publisher.http_cache import store_cache
+    from publisher.warmer import Warmer
+
+    store = EmbeddedStore(None)
+    app = create_app(Settings(base_url=BASE, data_dir=tmp_path), store=store)
+    warmer = Warmer(app, poll_s=0.05, settle_s=0.05).start()
+    try:
+        store.replace_graph(f"{BASE}/graph/agenda-fictif", agenda_graph())
+        generation = store.generation
+        deadline = datetime.now() + timedelta(seconds=60)
+        key = ("agenda-match", AgendaFilters(), 1, 20)
+        while store_cache(app).peek(key, (store_cache(app).peek(("data-modified",), None),
+                                          AgendaFilters().first_day)) is None:
+            assert datetime.now() < deadline, "the warmer never computed the agenda"
+            warmer._stop.wait(0.05)
+        match = store_cache(app).peek(key, (store_cache(app).peek(("data-modified",), None),
+                                            AgendaFilters().first_day))
+        assert [str(i).rsplit("/", 1)[-1] for i in match.events] == FUTURE
+        assert store.generation == generation
+    finally:
+        warmer.stop()
+
+
+@pytest.mark.parametrize("words", ['" } ; DROP ALL ; #', "jazz\\\" || true", "\\u0022) }", "?city"])
+async def test_words_that_look_like_query_syntax_are_only_words(site, words):
+    """Filter values are written into the agenda query as escaped RDF terms: never as syntax."""
+    response = await site.get("/", params={"q": words})
+    assert listed(html(response)) == []
+    calendar = await site.get("/calendar.ics", params={"q": words, "city": words})
+    assert calendar.status_code == 200 and vevents(calendar) == {}
+
+
+def test_page_and_node_caches_are_bounded_and_follow_the_generation():
+    from publisher.description import Lit, NodeCache
+    from publisher.http_cache import CachedPage, PageCache
+
+    pages = PageCache(2)
+    for n in range(3):
+        assert pages.get(f"/event/{n}", 7) is None
+        pages.put(f"/event/{n}", CachedPage(b"<p>%d</p>" % n, "text/html", {}), 7)
+    assert len(pages) == 2 and pages.get("/event/0", 7) is None
+    assert pages.get("/event/2", 7).body == b"<p>2</p>"
+    assert pages.get("/event/2", 8) is None  # a write: everything goes
+    pages.put("/event/2", CachedPage(b"old", "text/html", {}), 7)  # rendered before the write
+    assert pages.get("/event/2", 8) is None
+
+    nodes = NodeCache(1)
+    nodes.get("a", 1)
+    nodes.put("a", {"p": [Lit("1")]}, 1)
+    nodes.put("b", {"p": [Lit("2")]}, 1)
+    assert nodes.get("a", 1) is None and nodes.get("b", 1) == {"p": [Lit("2")]}
+    assert nodes.get("b", 2) is None

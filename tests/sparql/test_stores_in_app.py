@@ -5,11 +5,14 @@ starting and stopping the query workers."""
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from http.server import BaseHTTPRequestHandler
 
@@ -24,8 +27,10 @@ from harvester.pipeline import harvest
 from publisher.app import create_app
 from publisher.dumps import write_dumps
 from publisher.settings import Settings
+from sparql.answers import PublicQuery
+from sparql.guard import SparqlLimits
 from sparql.remote import Endpoints, RemoteStore, endpoints_for
-from sparql.store import open_store
+from sparql.store import StoreError, StoreTimeout, open_store
 from sparql.workers import QueryWorkers
 
 from .conftest import local_http_server
@@ -189,22 +194,156 @@ def trickling_turtle_server() -> Iterator[str]:
         yield base
 
 
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.mark.server
-def test_a_streamed_answer_past_its_timeout_is_broken_off(trickling_turtle_server,
-                                                          tmp_path) -> None:
+def test_a_streamed_answer_past_its_timeout_is_broken_off(trickling_turtle_server, tmp_path,
+                                                          caplog) -> None:
     store = RemoteStore(endpoints_for(trickling_turtle_server), timeout_s=30)
     settings = Settings(base_url=BASE_URL, data_dir=tmp_path, sparql_timeout_s=0.5,
                         sparql_max_concurrent=1)
     app = create_app(settings, store=store)
-    with serving(app) as url:
-        with pytest.raises(httpx.RemoteProtocolError):
-            httpx.get(f"{url}/sparql", params={"query": DESCRIBE_ALL_EVENTS},
-                      headers={"Accept": "application/n-triples"}, timeout=30)
-        # The slot was given back: the next query runs (and is given up on in turn, as this
-        # server never finishes), rather than being refused as busy.
-        after = httpx.get(f"{url}/sparql", params={"query": "ASK {}"}, timeout=30)
-    assert after.status_code == 504
-    assert "did not answer within 0.5 s" in after.json()["detail"]
+    server_log = Records()
+    try:
+        with caplog.at_level(logging.WARNING, logger="affiche.sparql"), serving(app) as url:
+            # Once uvicorn has configured its loggers (which drops their handlers).
+            logging.getLogger("uvicorn.error").addHandler(server_log)
+            with pytest.raises(httpx.RemoteProtocolError):
+                httpx.get(f"{url}/sparql", params={"query": DESCRIBE_ALL_EVENTS},
+                          headers={"Accept": "application/n-triples"}, timeout=30)
+            # The slot was given back: the next query runs (and fails in turn, as this server
+            # answers N-Triples to anything), rather than being refused as busy (503).
+            after = httpx.get(f"{url}/sparql", params={"query": "ASK {}"}, timeout=30)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(server_log)
+    assert after.status_code == 502
+    assert "answered application/n-triples" in after.json()["detail"]
+    # The cut is one line in the log, not the ASGI server's traceback.
+    cut = [r for r in caplog.records if r.name == "affiche.sparql"]
+    assert [r.getMessage() for r in cut] == [
+        "sparql: a streamed answer was cut off: the SPARQL server's answer took longer than "
+        "the timeout"]
+    assert not any(r.exc_info for r in cut + server_log.records)
+    assert not [r for r in server_log.records if r.levelno >= logging.ERROR]
+
+
+# --- a server's solutions are read up to the row cap, not whole ------------------------------
+
+CARTESIAN_ROWS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+@pytest.fixture(scope="module")
+def concerts_server(oxigraph_server_factory) -> Iterator[RemoteStore]:
+    """A real Oxigraph server holding 500 concerts (1,500 triples)."""
+    from .test_workers import GRAPH, concerts
+
+    store = RemoteStore(endpoints_for(oxigraph_server_factory().url), timeout_s=30)
+    store.replace_graph(GRAPH, concerts(500))
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("accept", ["application/sparql-results+json",
+                                    "application/sparql-results+xml", "text/csv"])
+async def test_a_server_s_endless_answer_is_read_up_to_the_cap(concerts_server,
+                                                                accept: str) -> None:
+    """3.4 billion rows, which the server streams as it finds them: read whole, the answer
+    would be given up on at the 30 s deadline (504); read up to the cap, it is answered."""
+    from .test_endpoint import get, make_app
+
+    app = make_app(concerts_server.for_public_queries(30), SparqlLimits(max_rows=5))
+    response = await get(app, {"query": CARTESIAN_ROWS}, {"Accept": accept})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-affiche-truncated"] == "true"
+    assert response.headers["x-affiche-row-limit"] == "5"
+    if accept == "text/csv":
+        rows = response.text.splitlines()[1:]
+    else:
+        rows = list(ox.parse_query_results(
+            response.content, format=ox.QueryResultsFormat.from_media_type(accept)))
+    assert len(rows) == 5
+
+
+def test_a_server_s_answer_under_the_cap_is_whole(concerts_server) -> None:
+    query = PublicQuery("PREFIX schema: <http://schema.org/> SELECT ?name WHERE "
+                        "{ ?e schema:name ?name } ORDER BY ?name", max_rows=500)
+    answer = concerts_server.for_public_queries(30).answer(query)
+    assert not answer.truncated
+    names = [row["name"]["value"] for row in json.loads(answer.body)["results"]["bindings"]]
+    assert names == [f"Concert {n:04d}" for n in range(500)]
+    one_more = concerts_server.answer(replace(query, max_rows=499))
+    assert one_more.truncated
+    assert len(json.loads(one_more.body)["results"]["bindings"]) == 499
+
+
+def test_a_server_s_broken_results_are_a_store_error(trickling_json_server) -> None:
+    store = RemoteStore(endpoints_for(trickling_json_server), timeout_s=30)
+    with pytest.raises(StoreError, match="not SPARQL JSON results"):
+        store.answer(PublicQuery("SELECT * WHERE { ?s ?p ?o }"))
+
+
+@pytest.fixture
+def slow_solutions_server() -> Iterator[str]:
+    """A SPARQL server whose SELECT answer comes a solution every 50 ms, for ever."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.end_headers()
+            try:
+                self.wfile.write(b'{"head":{"vars":["n"]},"results":{"bindings":[')
+                for number in range(1000):
+                    comma = b"," if number else b""
+                    self.wfile.write(comma + b'{"n":{"type":"literal","value":"%d"}}' % number)
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with local_http_server(Handler) as base:
+        yield base
+
+
+def test_a_server_s_solutions_past_the_timeout_are_given_up_on(slow_solutions_server) -> None:
+    store = RemoteStore(endpoints_for(slow_solutions_server), timeout_s=30)
+    with pytest.raises(StoreTimeout, match="longer than the timeout"):
+        store.for_public_queries(0.5).answer(PublicQuery("SELECT ?n WHERE { ?s ?p ?n }"))
+    cut = store.for_public_queries(30).answer(PublicQuery("SELECT ?n WHERE { ?s ?p ?n }",
+                                                          max_rows=3))
+    assert cut.truncated
+    assert [row["n"]["value"] for row in json.loads(cut.body)["results"]["bindings"]] == [
+        "0", "1", "2"]
+
+
+@pytest.fixture
+def trickling_json_server() -> Iterator[str]:
+    """A SPARQL server whose SELECT answer claims to be SPARQL JSON and breaks off into junk."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/sparql-results+json")
+            self.end_headers()
+            self.wfile.write(b'{"head":{"vars":["s"]},"results":{"bindings":[{"s": <oops')
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with local_http_server(Handler) as base:
+        yield base
 
 
 def test_the_settings_describe_a_fuseki_dataset(tmp_path) -> None:

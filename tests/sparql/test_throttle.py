@@ -1,11 +1,20 @@
-"""The rate limiter and the concurrency gate on their own, with a clock the test moves."""
+"""The rate limiter and the concurrency gate on their own, with a clock the test moves; who the
+client is behind proxies, on its own and through the router."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from sparql.errors import ServiceBusy, TooManyRequests
-from sparql.throttle import MAX_TRACKED_CLIENTS, ConcurrencyGate, RateLimiter
+from sparql.guard import SparqlLimits
+from sparql.throttle import (
+    MAX_TRACKED_CLIENTS,
+    ClientAddresses,
+    ConcurrencyGate,
+    RateLimiter,
+    parse_networks,
+)
 
 
 class Clock:
@@ -92,3 +101,111 @@ def test_a_failing_query_frees_its_slot() -> None:
         with gate.slot():
             raise RuntimeError("the store failed")
     assert gate.running == 0
+
+
+# --- who the client is: X-Forwarded-For, from trusted proxies only ---------------------------
+
+PROXIES = ClientAddresses(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])
+
+
+def test_without_trusted_proxies_the_header_is_ignored() -> None:
+    nobody = ClientAddresses()
+    assert nobody.client("198.51.100.20", ["203.0.113.5"]) == "198.51.100.20"
+
+
+def test_an_untrusted_peer_cannot_name_another_client() -> None:
+    assert PROXIES.client("198.51.100.20", ["203.0.113.5"]) == "198.51.100.20"
+
+
+def test_a_trusted_proxy_names_the_client() -> None:
+    assert PROXIES.client("10.1.2.3", ["203.0.113.5"]) == "203.0.113.5"
+
+
+def test_the_right_most_untrusted_hop_wins_over_what_the_client_wrote() -> None:
+    # The client sent "X-Forwarded-For: 1.1.1.1"; its proxy appended the address it saw.
+    assert PROXIES.client("10.1.2.3", ["1.1.1.1, 203.0.113.5"]) == "203.0.113.5"
+    # Two trusted proxies in a row (a CDN, then the load balancer), headers on two lines.
+    assert PROXIES.client("192.0.2.7", ["1.1.1.1, 203.0.113.5", "10.9.9.9"]) == "203.0.113.5"
+
+
+def test_when_every_hop_is_trusted_the_left_most_is_the_client() -> None:
+    assert PROXIES.client("10.1.2.3", ["10.4.4.4, 10.5.5.5"]) == "10.4.4.4"
+    assert PROXIES.client("10.1.2.3", []) == "10.1.2.3"
+
+
+def test_addresses_as_proxies_write_them() -> None:
+    assert PROXIES.client("10.1.2.3", ["203.0.113.5:41234"]) == "203.0.113.5"
+    assert PROXIES.client("10.1.2.3", ["[2001:db9::1]:443"]) == "2001:db9::1"
+    assert PROXIES.client("2001:db8::5", ["2001:DB9:0:0::1"]) == "2001:db9::1"
+    assert PROXIES.client("::ffff:10.1.2.3", ["203.0.113.5"]) == "203.0.113.5"  # mapped IPv4
+    assert PROXIES.client("10.1.2.3", ["203.0.113.5, unknown"]) == "unknown"
+
+
+def test_a_bad_proxy_entry_is_refused() -> None:
+    with pytest.raises(ValueError, match="10.0.0.300"):
+        parse_networks(["10.0.0.0/8", "10.0.0.300"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("trusted", [(), ("10.0.0.0/8",)])
+async def test_the_rate_limit_counts_clients_behind_a_trusted_proxy_apart(trusted) -> None:
+    from .test_endpoint import make_app
+    from .test_workers import BlockingStore
+
+    store = BlockingStore()
+    store.release.set()
+    app = make_app(store, SparqlLimits(rate_per_minute=1, trusted_proxies=trusted))
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.2", 50000))
+
+    async def ask(forwarded_for: str) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/sparql", params={"query": "SELECT * {}"},
+                                      headers={"X-Forwarded-For": forwarded_for})
+            return response.status_code
+
+    statuses = [await ask("203.0.113.5"), await ask("203.0.113.6"), await ask("203.0.113.5")]
+    if trusted:  # two clients, one query a minute each: the third is the first client's second
+        assert statuses == [200, 200, 429]
+    else:  # the header is not believed: all three come from the proxy, one client
+        assert statuses == [200, 429, 429]
+
+
+def test_the_setting_lists_addresses_and_networks(tmp_path) -> None:
+    from publisher.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, trusted_proxies="10.0.0.0/8, 192.0.2.7 ,::1")
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.0.2.7", "::1"]
+    assert Settings(data_dir=tmp_path).trusted_proxies == []
+    with pytest.raises(ValueError, match="proxy.example"):
+        Settings(data_dir=tmp_path, trusted_proxies="proxy.example")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_affiche_serve_believes_only_the_proxies_it_is_told_of(tmp_path, trusted: str) -> None:
+    """uvicorn alone would believe X-Forwarded-For from 127.0.0.1; `affiche serve` leaves that
+    to AFFICHE_TRUSTED_PROXIES."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import free_port, wait_for_http
+
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AFFICHE_DATA_DIR": str(tmp_path),
+           "AFFICHE_SPARQL_RATE_PER_MINUTE": "1", "AFFICHE_SPARQL_MAX_CONCURRENT": "1",
+           "AFFICHE_SCHEDULER_POLL_S": "0", "AFFICHE_TRUSTED_PROXIES": trusted}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publisher.cli", "serve", "--port", str(port)], env=env,
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/robots.txt", process)
+        statuses = [httpx.get(f"http://127.0.0.1:{port}/sparql", timeout=60,
+                              params={"query": "ASK {}"},
+                              headers={"X-Forwarded-For": client}).status_code
+                    for client in ("203.0.113.5", "203.0.113.6")]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert statuses == ([200, 200] if trusted else [200, 429])

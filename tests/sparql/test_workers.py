@@ -5,6 +5,9 @@ answered, and refused politely beyond the concurrency cap and the per-client rat
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import os
 import socket
 import threading
@@ -12,11 +15,13 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import pyoxigraph as ox
 import pytest
 import uvicorn
 from rdflib import Graph, Literal, Namespace
 from rdflib.namespace import RDF
 
+from sparql.answers import Answer, PublicQuery
 from sparql.guard import SparqlLimits
 from sparql.store import EmbeddedStore, QueryAnswer, QuerySyntaxError, StoreError, StoreTimeout
 from sparql.workers import QueryWorkers
@@ -59,11 +64,17 @@ def workers(disk_store, tmp_path_factory) -> Iterator[QueryWorkers]:
     pool.close()
 
 
-def run_names(runner, query: str = NAMES) -> list[str]:
-    import json
+def answer(pool: QueryWorkers, query: str, **options) -> Answer:
+    """One query through the pool, on an event loop of its own (as a test thread has none)."""
+    return asyncio.run(pool.answer(PublicQuery(query, **options)))
 
-    answer = runner.run(query, results_format="json", rdf_format="turtle")
-    return [row["name"]["value"] for row in json.loads(answer.body)["results"]["bindings"]]
+
+def run_names(pool: QueryWorkers, query: str = NAMES) -> list[str]:
+    return [row["name"]["value"] for row in json.loads(answer(pool, query).body)["results"]["bindings"]]
+
+
+def store_names(store: EmbeddedStore, query: str = NAMES) -> list[str]:
+    return [str(row["name"]) for row in store.select(query)]
 
 
 def worker_pids(pool: QueryWorkers) -> set[int]:
@@ -71,13 +82,50 @@ def worker_pids(pool: QueryWorkers) -> set[int]:
 
 
 def test_workers_answer_like_the_store(workers, disk_store) -> None:
-    assert run_names(workers) == run_names(disk_store)
+    assert run_names(workers) == store_names(disk_store)
     assert len(run_names(workers)) == 500
+
+
+@pytest.mark.parametrize(("results_format", "media_type"), [
+    ("json", "application/sparql-results+json"), ("xml", "application/sparql-results+xml"),
+    ("csv", "text/csv; charset=utf-8"), ("tsv", "text/tab-separated-values; charset=utf-8"),
+])
+def test_the_worker_serialises_and_cuts_the_answer(workers, results_format: str,
+                                                   media_type: str) -> None:
+    cut = answer(workers, NAMES, results_format=results_format, max_rows=3)
+    assert cut.truncated and cut.media_type == media_type
+    if results_format == "csv":  # pyoxigraph writes CSV but does not read it
+        names = [row["name"] for row in csv.DictReader(io.StringIO(cut.body.decode()))]
+    else:
+        parsed = ox.parse_query_results(
+            cut.body, format=ox.QueryResultsFormat.from_media_type(media_type))
+        names = [solution["name"].value for solution in parsed]
+    assert names == ["Concert 0000", "Concert 0001", "Concert 0002"]
+    whole = answer(workers, NAMES, results_format=results_format, max_rows=500)
+    assert not whole.truncated
+
+
+def test_a_cut_answer_is_not_computed_to_its_end(workers) -> None:
+    """Every triple with every triple with every triple: 3.4 billion rows, far past the 2 s
+    deadline if computed whole; cut at the cap, answered at once."""
+    cut = answer(workers, "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }", max_rows=5)
+    assert cut.truncated
+    assert len(json.loads(cut.body)["results"]["bindings"]) == 5
+
+
+def test_graphs_and_booleans_in_the_format_asked_for(workers) -> None:
+    constructed = answer(workers, NAMES.replace("SELECT ?name WHERE", "CONSTRUCT WHERE")
+                         .replace(" ORDER BY ?name", ""), rdf_format="nt")
+    assert constructed.media_type == "application/n-triples"
+    assert len(Graph().parse(data=constructed.body, format="nt")) == 1000
+    asked = answer(workers, "ASK { ?e a <http://schema.org/Event> }", results_format="xml")
+    assert asked.media_type == "application/sparql-results+xml"
+    assert bool(ox.parse_query_results(asked.body, format=ox.QueryResultsFormat.XML))
 
 
 def test_a_syntax_error_comes_back_as_one(workers) -> None:
     with pytest.raises(QuerySyntaxError, match="error at 1:"):
-        workers.run("SELECT ?x WHERE { ?x }")
+        answer(workers, "SELECT ?x WHERE { ?x }")
 
 
 def test_a_write_is_seen_by_the_next_query_and_old_snapshots_go(tmp_path) -> None:
@@ -99,7 +147,7 @@ def test_a_write_is_seen_by_the_next_query_and_old_snapshots_go(tmp_path) -> Non
 def test_a_runaway_query_is_stopped_and_its_process_killed(workers) -> None:
     before = worker_pids(workers)
     with pytest.raises(StoreTimeout, match="more than 2 s"):
-        workers.run(CARTESIAN)
+        answer(workers, CARTESIAN)
     after = worker_pids(workers)
     killed = before - after
     assert len(killed) == 1 and len(after) == 2
@@ -110,7 +158,7 @@ def test_a_runaway_query_is_stopped_and_its_process_killed(workers) -> None:
 
 def test_a_worker_that_dies_is_a_store_error_and_is_replaced(workers) -> None:
     victim = next(iter(workers._workers))
-    victim.wait_ready(60)
+    asyncio.run(victim.wait_ready(60))
     victim.process.kill()
     victim.process.join()
     errors = 0
@@ -223,7 +271,7 @@ def test_a_query_running_while_the_pool_closes_leaves_no_process(tmp_path) -> No
 
     def runaway() -> None:
         try:
-            pool.run(CARTESIAN)
+            answer(pool, CARTESIAN)
         except StoreError as exc:
             errors.append(exc)
 
@@ -237,3 +285,48 @@ def test_a_query_running_while_the_pool_closes_leaves_no_process(tmp_path) -> No
     assert not thread.is_alive()
     assert len(errors) == 1 and "stopped unexpectedly" in str(errors[0])
     assert pool._workers == set() and not worker.process.is_alive()
+
+
+# --- the memory limit -----------------------------------------------------------------------
+
+# Every triple with every triple with every triple, sorted: the sort holds every row in memory.
+HUNGRY = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?a ?i"
+
+
+def allocated_mb(pid: int) -> int:
+    """What a process has allocated (its data segment, which RLIMIT_DATA caps)."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmData:"))
+    return int(line.split()[1]) // 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+@pytest.mark.anyio
+async def test_a_memory_hungry_query_is_stopped_while_others_are_answered(disk_store,
+                                                                          tmp_path) -> None:
+    # What a worker holds at rest depends on the machine (RocksDB's threads and caches): the
+    # limit is what one holds after a small query, plus 300 MB for queries.
+    probe = QueryWorkers(disk_store, tmp_path / "probe", processes=1, timeout_s=30)
+    probe.start()
+    try:
+        await probe.answer(PublicQuery(NAMES))
+        at_rest = allocated_mb(next(iter(probe._workers)).process.pid)
+    finally:
+        probe.close()
+    pool = QueryWorkers(disk_store, tmp_path / "snapshots", processes=2, timeout_s=120,
+                        memory_mb=at_rest + 300)
+    pool.start()
+    try:
+        app = make_app(pool, SparqlLimits(max_concurrent=2))
+        hungry = asyncio.ensure_future(get(app, {"query": HUNGRY}))
+        meanwhile = await get(app, {"query": NAMES})
+        stopped = await hungry
+        after = await get(app, {"query": NAMES})
+        assert meanwhile.status_code == 200 and len(json_names(meanwhile)) == 500
+        assert stopped.status_code == 507, stopped.text
+        assert f"more than the {at_rest + 300} MB" in stopped.json()["detail"]
+        assert after.status_code == 200 and len(json_names(after)) == 500
+        assert len(worker_pids(pool)) == 2  # the stopped worker was replaced
+    finally:
+        pool.close()
+
