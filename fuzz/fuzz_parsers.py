@@ -163,7 +163,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=20, help="seconds one input may take")
     parser.add_argument("--rss-limit-mb", type=int, default=2048, help="memory the process may use")
     parser.add_argument("--seed", type=int, default=0, help="libFuzzer's random seed (0: random)")
-    parser.add_argument("--corpus", type=Path, help="corpus directory, kept (default: a temporary one)")
+    parser.add_argument("--corpus", type=Path, help="corpus directory, kept (default: a new "
+                        "temporary one, left for the next run to start from)")
     parser.add_argument("--artifacts", type=Path, default=Path("."), help="where crashing inputs go")
     args = parser.parse_args()
     if args.list or not args.target:

@@ -208,12 +208,9 @@ class NodeCache:
 
 
 def quad_lookup(store):
-    """The embedded store's pattern lookup (subject -> its quads in every graph), or None.
-
-    `sparql.store.EmbeddedStore` has no public pattern lookup yet; its pyoxigraph store is read
-    directly here (read only), and any other store falls back to SPARQL."""
-    raw = getattr(store, "_store", None)
-    return raw.quads_for_pattern if isinstance(raw, ox.Store) else None
+    """The embedded store's pattern lookup (subject -> its quads in every graph), or None: a
+    remote store has none, and pages fall back to SPARQL."""
+    return getattr(store, "quads_about", None)
 
 
 def _properties(lookup, node: str) -> dict[str, list[Term]]:

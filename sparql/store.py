@@ -273,6 +273,12 @@ class EmbeddedStore:
     def iter_quads(self) -> Iterator[ox.Quad]:
         return iter(self._store.quads_for_pattern(None, None, None, None))
 
+    def quads_about(self, subject: ox.NamedNode | ox.BlankNode, predicate=None, obj=None,
+                    graph=None) -> Iterator[ox.Quad]:
+        """The quads matching a pattern in every graph: a direct index lookup, no SPARQL parse
+        (entity pages read their entity this way)."""
+        return iter(self._store.quads_for_pattern(subject, predicate, obj, graph))
+
     def dump_nquads(self, out: IO[bytes]) -> None:
         """Stream every named graph as N-Quads (the default graph is not used)."""
         self._store.dump(out, format=ox.RdfFormat.N_QUADS)

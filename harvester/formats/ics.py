@@ -51,7 +51,8 @@ _ONCE = {"UID": "identifier", "DTEND": "endDate", "DURATION": "endDate", "GEO": 
 _RECURRENCE = ("RRULE", "RDATE", "RECURRENCE-ID")
 _STATUS = {"CANCELLED": SCHEMA.EventCancelled, "CONFIRMED": SCHEMA.EventScheduled}
 # What recurring_ical_events and icalendar raise for a series they cannot expand (all ValueErrors).
-_EXPANSION_ERRORS = (recurring_ical_events.InvalidCalendar, icalendar.InvalidCalendar, ValueError)
+_EXPANSION_ERRORS = (recurring_ical_events.InvalidCalendar, icalendar.InvalidCalendar, ValueError,
+                     OverflowError)  # dates near the year 9999
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -206,6 +207,9 @@ def _unreadable(component: icalendar.Event) -> list[tuple[str, str]]:
     """(property, why) for each value icalendar could not read. Its `errors` list is lost when
     x_wr_timezone rewrites the calendar, but the values stay vBroken: both are looked at."""
     found = [(name, message) for name, message in getattr(component, "errors", []) if name]
+    rules = component.get("RRULE", [])
+    if any("FREQ" not in rule for rule in (rules if isinstance(rules, list) else [rules])):
+        found.append(("RRULE", "no FREQ"))
     listed = {name for name, _ in found}
     for name, value in component.items():
         values = value if isinstance(value, list) else [value]

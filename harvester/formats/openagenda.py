@@ -144,6 +144,11 @@ def _add_timing(graph: Graph, node: Node, begin: Literal, end: Literal | None) -
         graph.add((node, SCHEMA.endDate, end))
 
 
+def _scalar(value: object) -> object:
+    """A code as a table key; an object or a list where a code belongs matches nothing."""
+    return value if isinstance(value, (str, int)) else None
+
+
 def _describe(graph: Graph, node: Node, item: dict, language: str) -> None:
     """Everything an occurrence says besides its dates (shared by every timing of the event)."""
     graph.add((node, RDF.type, SCHEMA.Event))
@@ -151,10 +156,10 @@ def _describe(graph: Graph, node: Node, item: dict, language: str) -> None:
     description = item.get("description") or item.get("longDescription")
     add_localized(graph, node, SCHEMA.description, description, language)
     add_localized(graph, node, SCHEMA.keywords, item.get("keywords"), language)
-    status = _STATUS.get(item.get("status"))
+    status = _STATUS.get(_scalar(item.get("status")))
     if status is not None:
         graph.add((node, SCHEMA.eventStatus, status))
-    mode = _ATTENDANCE.get(item.get("attendanceMode"))
+    mode = _ATTENDANCE.get(_scalar(item.get("attendanceMode")))
     if mode is not None:
         graph.add((node, SCHEMA.eventAttendanceMode, mode))
     image = _image(item.get("image"))

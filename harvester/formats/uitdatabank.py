@@ -178,7 +178,8 @@ def _describe(graph: Graph, node: Node, item: dict, language: str, with_type: bo
             if url is not None:
                 graph.add((node, SCHEMA.sameAs, url))
     _add_status(graph, node, item.get("status"))
-    mode = _ATTENDANCE.get(item.get("attendanceMode"))
+    mode = item.get("attendanceMode")
+    mode = _ATTENDANCE.get(mode) if isinstance(mode, str) else None
     if mode is not None:
         graph.add((node, SCHEMA.eventAttendanceMode, mode))
     for term in item.get("terms") or []:

@@ -766,8 +766,12 @@ async def test_page_cache_can_be_turned_off(tmp_path):
 
 def test_description_read_by_patterns_is_the_describe_query(agenda_store):
     """The pattern lookups pages use read exactly what describe.rq answers, for every entity."""
-    from publisher.description import Description, Lit, NodeCache, read_description, to_rdflib
+    from publisher.description import (
+        Description, Lit, NodeCache, quad_lookup, read_description, to_rdflib,
+    )
     from sparql.queries import load_query
+
+    assert quad_lookup(agenda_store) is not None  # the embedded store is read by patterns
 
     def values(description):  # the store writes 2026-11-02T09:15:00Z and 0; rdflib +00:00 and 0.0
         return {(s, p, to_rdflib(o).toPython() if isinstance(o, Lit) else o)

@@ -35,7 +35,8 @@ def fuzzed(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     def one(target: str) -> subprocess.CompletedProcess:
         artifacts = tmp_path_factory.mktemp(f"artifacts-{target}")
         return run_harness(target, f"--runs={RUNS}", "--seconds=120", "--seed=1", "--timeout=20",
-                           f"--artifacts={artifacts}", cwd=artifacts)
+                           f"--artifacts={artifacts}", f"--corpus={artifacts / 'corpus'}",
+                           cwd=artifacts)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(TARGETS, pool.map(one, TARGETS)))

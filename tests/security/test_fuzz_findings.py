@@ -301,3 +301,43 @@ def test_an_unreadable_start_is_reported_even_after_x_wr_timezone():
                                     "RRULE:FREQ=WEEKLY;COUNT=2"))
     assert starts(parsed) == []
     assert [(p.field, "DTSTART cannot be read" in p.message) for p in parsed.problems] == [("startDate", True)]
+
+
+def test_a_recurrence_rule_without_freq_leaves_the_event_out_and_says_why():
+    """dateutil raised TypeError (rrule() missing 'freq') from inside the expansion."""
+    parsed = parse_ics(calendar("SUMMARY:Castelet", "DTSTART:20270312T150000", "RRULE:FREQKLY;COUNT=6"))
+    assert starts(parsed) == []
+    assert [(p.field, "RRULE cannot be read: no FREQ" in p.message) for p in parsed.problems] \
+        == [("eventSchedule", True)]
+
+
+# --- JSON APIs: an object or a list where a code belongs -------------------------------------------
+
+
+@pytest.mark.parametrize("name, fixture, items, codes", [
+    ("openagenda", "openagenda/agenda-v3.json", "data", ("status", "attendanceMode")),
+    ("uitdatabank", "uitdatabank/zoekresultaat.json", "member", ("attendanceMode",)),
+])
+@pytest.mark.parametrize("odd", [{"fr": "annulé"}, ["online"], 2.5])
+def test_an_odd_value_where_a_code_belongs_is_ignored_not_raised(name, fixture, items, codes, odd):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / fixture
+    document = json.loads(path.read_text(encoding="utf-8"))
+    context = ParseContext(source_id=name, now=NOW)
+    expected = formats()[name].parse(path.read_bytes(), context)
+    for code in codes:
+        document[items][0][code] = odd  # was: TypeError: unhashable type
+    parsed = formats()[name].parse(json.dumps(document).encode(), context)
+    assert len(starts(parsed)) == len(starts(expected))
+
+
+@pytest.mark.parametrize("end", ["99991231T230000", "40540404T220000"])
+def test_a_series_ending_near_the_year_9999_is_reported_not_raised(end):
+    """recurring_ical_events added the duration to each occurrence: OverflowError."""
+    parsed = parse_ics(calendar("SUMMARY:Fin des temps", "DTSTART:20270312T150000", f"DTEND:{end}",
+                                "RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20270629T215959Z"))
+    assert starts(parsed) == []
+    assert [(p.field, "cannot be expanded: date value out of range" in p.message)
+            for p in parsed.problems] == [("eventSchedule", True)]
