@@ -31,23 +31,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pages import BASE, build_store  # noqa: E402
-from processes import in_child  # noqa: E402
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        line = next(line for line in status if line.startswith(field + ":"))
-    return int(line.split()[1]) / 1024
+from processes import in_child, status_mb  # noqa: E402
 
 
 def peak_rss_mb() -> float:
     # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across exec, so a spawned child
     # would report the parent's peak (which held the synthetic data in memory).
-    return _status_mb("VmHWM")
+    return status_mb("VmHWM")
 
 
 def current_rss_mb() -> float:
-    return _status_mb("VmRSS")
+    return status_mb("VmRSS")
 
 
 def raw_nquads(data_dir: Path) -> tuple[float, int]:

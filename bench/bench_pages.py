@@ -203,6 +203,15 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Non
     raise TimeoutError(url)
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    """Ask the server to stop; kill it if it has not within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 # --- load generators ---------------------------------------------------------------------------
 
 
@@ -347,11 +356,7 @@ def main() -> None:
                 print(f"  {path:32s} {answer.status_code} {len(answer.content):>10,} bytes "
                       f"{(time.perf_counter() - began) * 1000:9.0f} ms", flush=True)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_server(process)
 
     static_rps = max(r["rps"] for r in results["static"])
     pages_rps = max(r["rps"] for r in results["event pages"])

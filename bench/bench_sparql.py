@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.bench_pages import free_port, wait_for  # noqa: E402
 from sparql.store import EmbeddedStore  # noqa: E402
 
 BASE = "http://bench.affiche.test"
@@ -207,12 +207,6 @@ def measure(store: EmbeddedStore, url: str, repeat: int,
     return direct, endpoint
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def serving(data_dir: Path, workers: int) -> Iterator[str]:
     """`affiche serve` over `data_dir` in its own process on 127.0.0.1 (uvicorn, the lifespan
@@ -227,17 +221,7 @@ def serving(data_dir: Path, workers: int) -> Iterator[str]:
                                 str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/sparql"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"affiche serve exited with {process.returncode}")
-            try:
-                if httpx.get(url, params={"query": "ASK {}"}, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("affiche serve did not start") from None
-            time.sleep(0.2)
+        wait_for(url + "?query=ASK%20%7B%7D", process)
         yield url
     finally:
         process.terminate()

@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.bench_pages import free_port, wait_for  # noqa: E402
 from bench.bench_sparql import (  # noqa: E402
-    BASE, PREFIXES, QUERIES, free_port, rdf_kind, synthetic_nquads,
+    BASE, PREFIXES, QUERIES, rdf_kind, synthetic_nquads,
 )
 
 ALL_EVENTS = PREFIXES + "SELECT ?e ?start WHERE { ?e schema:startDate ?start } LIMIT 10000"
@@ -64,18 +65,7 @@ def serving(data_dir: Path, sample: int):
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/sparql"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"affiche serve exited with {process.returncode}")
-            try:
-                if httpx.get(url, params={"query": "ASK {}"}, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("affiche serve did not answer within 120 s")
-            time.sleep(0.3)
+        wait_for(url + "?query=ASK%20%7B%7D", process)
         yield url
     finally:
         process.terminate()

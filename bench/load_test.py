@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_pages import free_port, stop_server  # noqa: E402
 from publisher.accounts import Accounts  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
@@ -93,12 +93,6 @@ def start_feed_server(events: int) -> tuple[ThreadingHTTPServer, str]:
 
 
 # --- the server ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 def start_affiche(data_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -310,9 +304,16 @@ def print_phase(name: str, tally: Tally, seconds: float) -> dict:
     print(f"   {'kind':<8} {'n':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind, figures in [*summary["kinds"].items(), ("all", summary["all"])]:
         count = len(tally.latencies[kind]) if kind != "all" else tally.requests
+        if not figures:  # no request answered in this phase (a very short run)
+            print(f"   {kind:<8} {count:>7} {'—':>8} {'—':>8} {'—':>8} {'—':>8}")
+            continue
         print(f"   {kind:<8} {count:>7} {figures['p50']:>8.1f} {figures['p90']:>8.1f} "
               f"{figures['p99']:>8.1f} {figures['max']:>8.1f}")
     return summary
+
+
+def ratio(new: float | None, old: float | None) -> str:
+    return f"{new / old:.2f}" if new and old else "—"
 
 
 def main() -> int:
@@ -365,19 +366,15 @@ def main() -> int:
             sampler.join()
             alive = process.poll() is None
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_server(process)
             feed_server.shutdown()
 
     first = print_phase("baseline (no harvest)", baseline, baseline_s)
     second = print_phase("with harvests", loaded, loaded_s)
     print("\n== ratios, with harvests / baseline (same run)")
     for key in ("p50", "p90", "p99"):
-        print(f"   {key}: {second['all'][key] / first['all'][key]:.2f}")
-    print(f"   throughput: {second['per_second'] / first['per_second']:.2f}")
+        print(f"   {key}: {ratio(second['all'].get(key), first['all'].get(key))}")
+    print(f"   throughput: {ratio(second['per_second'], first['per_second'])}")
     print(f"\n== harvests: {dict(harvests)}; each "
           + (f"{statistics.median(durations):.1f} s median" if durations else "—"))
     for label, column in (("server + workers", 1), ("server process alone", 2)):

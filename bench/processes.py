@@ -21,3 +21,10 @@ def in_child(target, *args):
                 raise RuntimeError(f"{target.__name__} died (exit code {child.exitcode})")
     child.join()
     return result
+
+
+def status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory figure of /proc/PID/status (VmRSS, VmHWM…), in MB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024

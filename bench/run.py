@@ -44,8 +44,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import synthetic  # noqa: E402
-from bench.processes import in_child  # noqa: E402
-from bench.bench_pages import BASE, free_port, wait_for  # noqa: E402
+from bench.processes import in_child, status_mb  # noqa: E402
+from bench.bench_pages import BASE, free_port, stop_server, wait_for  # noqa: E402
 
 TREE_MEMBER = "https://w3id.org/tree#member"
 
@@ -57,15 +57,6 @@ class Figure:
     value: float
     unit: str
     note: str = ""
-
-
-# --- memory ---------------------------------------------------------------------------------
-
-
-def _status_mb(field: str, pid: int | str = "self") -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        line = next(line for line in status if line.startswith(field + ":"))
-    return int(line.split()[1]) / 1024
 
 
 # --- harvesting in a fresh process ------------------------------------------------------------
@@ -105,7 +96,7 @@ def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use
                          max_events=settings.harvest_max_events,
                          recurrence_days=settings.harvest_recurrence_days)
     before = changes.position().seq if changes.path.exists() else 0
-    rss_before = _status_mb("VmRSS")
+    rss_before = status_mb("VmRSS")
     totals = {"found": 0, "published": 0, "quarantined": 0, "unchanged": 0, "errors": 0}
     profiler = _start_profiler() if profile else None
     cpu_started = _cpu_seconds()
@@ -130,7 +121,7 @@ def _harvest_child(data_dir: str, config: str, source_ids: list[str] | None, use
     store.close()
     queue.put({**totals, "seconds": seconds, "cpu_seconds": cpu_seconds, "writes": store.writes, "triples": store.triples,
                "members": after - before, "rss_before_mb": rss_before,
-               "peak_mb": _status_mb("VmHWM"), "workers_peak_mb": _workers_peak_mb(), "workers": workers,
+               "peak_mb": status_mb("VmHWM"), "workers_peak_mb": _workers_peak_mb(), "workers": workers,
                "largest_source_mb": max(s.path.stat().st_size for s in sources) / 1e6,
                "sources": len(sources)})
 
@@ -185,12 +176,12 @@ def _dumps_child(data_dir: str, queue) -> None:
         temporary.replace(out / f"all.{name}.gz")
         figures[name] = {"seconds": seconds, "mb": counter.bytes / 1e6,
                          "gz_mb": (out / f"all.{name}.gz").stat().st_size / 1e6}
-    rss = _status_mb("VmRSS")
+    rss = status_mb("VmRSS")
     started = time.perf_counter()
     files = dumps.write_dumps(store, data / "dumps", changes=ChangeLog(data))
     figures["write_dumps"] = {"seconds": time.perf_counter() - started, "files": len(files),
                               "gz_mb": sum(f.size for f in files) / 1e6,
-                              "growth_mb": _status_mb("VmHWM") - rss}
+                              "growth_mb": status_mb("VmHWM") - rss}
     store.close()
     shutil.rmtree(out)
     queue.put(figures)
@@ -478,7 +469,7 @@ def pages_section(data_dir: Path, work: Path, label: str, args, figures: list[Fi
         # latency alone: one connection, so that p50/p99 are the cost of a request, not a queue
         alone = load_test(base, paths, args.seconds, 1, work)
         static_alone = load_test(base, ["/bench-static/event.html"], args.seconds, 1, work)
-        rss = _status_mb("VmRSS", server.pid)
+        rss = status_mb("VmRSS", server.pid)
         static, pages = best["static"], best["event pages"]
         figures.append(Figure("event pages", f"{label}: req/s", pages["rps"], "req/s",
                               f"static file {static['rps']:.0f} req/s (ratio "
@@ -499,11 +490,7 @@ def pages_section(data_dir: Path, work: Path, label: str, args, figures: list[Fi
         return {"rps": pages["rps"], "p50_ms": alone["p50_ms"], "p99_ms": alone["p99_ms"],
                 "rss_mb": rss, "cost_ms": 1000 / pages["rps"]}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 def feed_replay(base: str, data_dir: Path, max_pages: int, figures: list[Figure]) -> None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyoxigraph as ox
 from rdflib import Graph
@@ -153,42 +153,40 @@ class ChangeLog:
         fresh = {}
         for iri, ntriples in descriptions.items():
             fresh[iri] = (hashlib.sha256(ntriples.encode("utf-8")).hexdigest(), ntriples)
-        with closing(self._connect()) as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                latest = self._latest_of_source(connection, source_id)
-                changes = []
-                for iri in sorted(fresh):
-                    digest, ntriples = fresh[iri]
-                    before = latest.get(iri)
-                    if before is None or before[0] == "removed":
-                        changes.append((iri, "created", digest, ntriples))
-                    elif before[1] != digest:
-                        changes.append((iri, "updated", digest, ntriples))
-                for iri in sorted(latest):
-                    if iri not in fresh and latest[iri][0] != "removed":
-                        changes.append((iri, "removed", "", ""))
-                members = self._append(connection, source_id, changes, now)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        return members
+        with self._transaction() as connection:
+            latest = self._latest_of_source(connection, source_id)
+            changes = []
+            for iri in sorted(fresh):
+                digest, ntriples = fresh[iri]
+                before = latest.get(iri)
+                if before is None or before[0] == "removed":
+                    changes.append((iri, "created", digest, ntriples))
+                elif before[1] != digest:
+                    changes.append((iri, "updated", digest, ntriples))
+            for iri in sorted(latest):
+                if iri not in fresh and latest[iri][0] != "removed":
+                    changes.append((iri, "removed", "", ""))
+            return self._append(connection, source_id, changes, now)
 
     def withdraw(self, source_id: str, iris: list[str], now: datetime | None = None) -> list[Member]:
         """Tombstones for events their organiser withdrew (those not already removed)."""
+        with self._transaction() as connection:
+            latest = self._latest_of_source(connection, source_id)
+            changes = [(iri, "removed", "", "") for iri in sorted(set(iris))
+                       if iri in latest and latest[iri][0] != "removed"]
+            return self._append(connection, source_id, changes, now)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole."""
         with closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                latest = self._latest_of_source(connection, source_id)
-                changes = [(iri, "removed", "", "") for iri in sorted(set(iris))
-                           if iri in latest and latest[iri][0] != "removed"]
-                members = self._append(connection, source_id, changes, now)
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return members
 
     @staticmethod
     def _latest_of_source(connection: sqlite3.Connection, source_id: str) -> dict[str, tuple[str, str]]:

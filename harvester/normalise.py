@@ -100,9 +100,10 @@ def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = No
     """Return the canonical graph of a parsed feed; the input graph is left untouched."""
     dropped: list[str] = []
     parsed = list(graph)  # read once: each pass over an rdflib graph costs more than over a list
-    canonical = _rewrite_schema_https(graph, dropped, parsed)
+    canonical = _rewrite_schema_https(graph, parsed, dropped)
     triples = parsed if canonical is graph else list(canonical)
-    renamed = _mint_iris(canonical, context, triples)
+    parsed_events = event_nodes(canonical)
+    renamed = _mint_iris(parsed_events, triples, context)
     # rdflib's default store keeps contexts (named graphs) this graph never has: about a third
     # of the cost of each add. SimpleMemory keeps the same triples without them.
     out = Graph(store="SimpleMemory")
@@ -117,7 +118,7 @@ def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = No
             continue
         out.add((renamed.get(s, s), p, value))
     _keep_organiser_iris(out, renamed, context)
-    events = sorted({renamed.get(n, n) for n in event_nodes(canonical)}, key=str)
+    events = sorted({renamed.get(n, n) for n in parsed_events}, key=str)
     _add_disciplines(out, events)
     _add_provenance(out, events, context)
     _normalise_offers(out)
@@ -170,13 +171,13 @@ def _needs_rewrite(graph: Iterable[tuple[Node, Node, Node]]) -> bool:
     return False
 
 
-def _rewrite_schema_https(graph: Graph, dropped: list[str],
-                          triples: list[tuple[Node, Node, Node]] | None = None) -> Graph:
+def _rewrite_schema_https(graph: Graph, triples: list[tuple[Node, Node, Node]],
+                          dropped: list[str]) -> Graph:
     """Rewrite https://schema.org/ to http. A node named by an unusable IRI (relative, with
     spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out.
     A graph with nothing to rewrite is returned as it is (and not changed later); `triples` are
-    its triples when the caller has them already."""
-    if not _needs_rewrite(graph if triples is None else triples):
+    its triples, read once by the caller."""
+    if not _needs_rewrite(triples):
         return graph
     out = Graph()
     unusable: dict[Node, BNode] = {}
@@ -192,7 +193,7 @@ def _rewrite_schema_https(graph: Graph, dropped: list[str],
             dropped.append(f"{str(term)[:120]!r} is not a valid absolute IRI; Affiche names it itself")
         return unusable[term]
 
-    for s, p, o in graph:
+    for s, p, o in triples:
         if not _is_valid_iri(p) or (p == RDF.type and not _is_valid_iri(o)):
             dropped.append(f"left out a statement with an invalid IRI: {str(p if not _is_valid_iri(p) else o)[:120]!r}")
             continue
@@ -229,12 +230,12 @@ class _Lookups:
         return self._pairs.keys()
 
 
-def _first_text(graph: Graph | _Lookups, node: Node, prop: URIRef) -> str:
+def _first_text(graph: _Lookups, node: Node, prop: URIRef) -> str:
     values = sorted(str(v) for v in graph.objects(node, prop) if isinstance(v, Literal))
     return values[0] if values else ""
 
 
-def _organiser_id(graph: Graph | _Lookups, node: Node) -> str:
+def _organiser_id(graph: _Lookups, node: Node) -> str:
     """What the organiser identifies the event by: identifier, own IRI, URL (+ start), or content."""
     identifier = _first_text(graph, node, SCHEMA.identifier)
     if identifier:
@@ -250,7 +251,7 @@ def _organiser_id(graph: Graph | _Lookups, node: Node) -> str:
     return f"content:{_first_text(graph, node, SCHEMA.name)}|{start}|{place}"
 
 
-def _entity_identity(graph: Graph | _Lookups, node: Node) -> tuple[str, str]:
+def _entity_identity(graph: _Lookups, node: Node) -> tuple[str, str]:
     """(label, identity) for a place, organisation, person or work."""
     name = _first_text(graph, node, SCHEMA.name)
     shared = identity.strongest(_external_ids(graph, node))
@@ -266,7 +267,7 @@ def _entity_identity(graph: Graph | _Lookups, node: Node) -> tuple[str, str]:
     return str(node), f"node:{node}"
 
 
-def _external_ids(graph: Graph | _Lookups, node: Node) -> set[str]:
+def _external_ids(graph: _Lookups, node: Node) -> set[str]:
     """Wikidata, Artsdata, ISNI, SIRET, KBO identifiers of a node: its own IRI, its sameAs, its
     identifier (text or PropertyValue with a propertyID), its vatID/taxID."""
     found = set()
@@ -292,18 +293,18 @@ def _fold(text: str) -> str:
     return identity.slugify(text, limit=200)
 
 
-def _entity_kind(graph: Graph | _Lookups, node: Node) -> str | None:
+def _entity_kind(graph: _Lookups, node: Node) -> str | None:
     for rdf_type in graph.objects(node, RDF.type):
         if rdf_type in ENTITY_KINDS:
             return ENTITY_KINDS[rdf_type]
     return None
 
 
-def _mint_iris(graph: Graph, context: NormaliseContext,
-               triples: list[tuple[Node, Node, Node]] | None = None) -> dict[Node, URIRef]:
+def _mint_iris(events: list[Node], triples: list[tuple[Node, Node, Node]],
+               context: NormaliseContext) -> dict[Node, URIRef]:
     renamed: dict[Node, URIRef] = {}
-    lookups = _Lookups(graph if triples is None else triples)
-    for node in event_nodes(graph):
+    lookups = _Lookups(triples)
+    for node in events:
         key = identity.event_key(context.source_id, _organiser_id(lookups, node))
         renamed[node] = URIRef(identity.iri(context.base_url, "event", key))
     for node in set(lookups.subjects()):
@@ -324,7 +325,7 @@ def _is_ours(node: Node, context: NormaliseContext) -> bool:
     return isinstance(node, URIRef) and identity.parse_iri(context.base_url, str(node)) is not None
 
 
-def _skolemise_rest(graph: Graph | _Lookups, renamed: dict[Node, URIRef]) -> None:
+def _skolemise_rest(graph: _Lookups, renamed: dict[Node, URIRef]) -> None:
     """Give every remaining blank node a stable IRI under the first minted node that reaches it."""
     queue = deque(sorted(renamed, key=lambda n: str(renamed[n])))
     while queue:
@@ -332,14 +333,13 @@ def _skolemise_rest(graph: Graph | _Lookups, renamed: dict[Node, URIRef]) -> Non
         for p, o in sorted(graph.predicate_objects(owner), key=lambda po: (str(po[0]), str(po[1]))):
             if not isinstance(o, BNode) or o in renamed:
                 continue
-            local = str(p).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-            fragment = f"{local}-{identity.digest(_content_signature(graph, o), length=8)}"
+            fragment = f"{_local_name(p)}-{identity.digest(_content_signature(graph, o), length=8)}"
             base = str(renamed[owner]).split("#", 1)[0]
             renamed[o] = URIRef(f"{base}#{fragment}")
             queue.append(o)
 
 
-def _content_signature(graph: Graph | _Lookups, node: Node, depth: int = 0) -> str:
+def _content_signature(graph: _Lookups, node: Node, depth: int = 0) -> str:
     parts = []
     for p, o in graph.predicate_objects(node):
         if isinstance(o, BNode):

@@ -131,12 +131,7 @@ class Checked:
     def published(self) -> Graph:
         """The published triples as an rdflib graph (for the checker and `convert`; a harvest
         writes `triples` as they are)."""
-        graph = Graph()
-        for triple in self.triples:
-            graph.add(triple)
-        for prefix, namespace in self.prefixes:
-            graph.bind(prefix, namespace, replace=True)
-        return graph
+        return _as_graph(self.triples, self.prefixes)
 
 
 def _now() -> datetime:
@@ -521,13 +516,12 @@ def _published_event_count(store: Store, graph_iri: str) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
-def save_report(report: Report, reports_dir: Path, quarantined: dict[str, Graph | str]) -> None:
+def save_report(report: Report, reports_dir: Path, quarantined: dict[str, str]) -> None:
     """Keep the last report (with the quarantined events' data, as Turtle) for the organiser's
     pages."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     data = report.to_json()
-    data["quarantined_data"] = {iri: g if isinstance(g, str) else g.serialize(format="turtle")
-                                for iri, g in quarantined.items()}
+    data["quarantined_data"] = dict(quarantined)
     target = reports_dir / f"{report.source_id}.json"
     temporary = target.with_suffix(".json.tmp")
     # no indent: json's C encoder only writes compact JSON, several times faster than indented

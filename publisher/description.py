@@ -14,9 +14,7 @@ RDF answers (`.ttl`, `.jsonld`…) still go through the store's CONSTRUCT and rd
 
 from __future__ import annotations
 
-import threading
 import weakref
-from collections import OrderedDict
 from datetime import date, datetime
 from typing import Iterator, NamedTuple
 
@@ -25,6 +23,8 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from sparql.queries import load_query
+
+from .http_cache import GenerationCache
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -172,39 +172,9 @@ def as_description(data: Graph | Description) -> Description:
 # --- reading from the store ---------------------------------------------------------------------
 
 
-class NodeCache:
-    """What the store says about single nodes, kept until the store's next write.
-
-    Bounded (least recently used goes first); shared by every page of one app. Only used with a
-    store written by this process alone (the embedded store), whose write counter
-    (`generation`) then tells every change."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[str, dict[str, list[Term]]] = OrderedDict()
-        self._generation: int | None = None
-        self._lock = threading.Lock()
-
-    def get(self, node: str, generation: int) -> dict[str, list[Term]] | None:
-        with self._lock:
-            if generation != self._generation:
-                self._entries.clear()
-                self._generation = generation
-                return None
-            entry = self._entries.get(node)
-            if entry is not None:
-                self._entries.move_to_end(node)
-            return entry
-
-    def put(self, node: str, properties: dict[str, list[Term]], generation: int) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            if generation != self._generation:
-                return  # computed before a write: never kept
-            self._entries[node] = properties
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+class NodeCache(GenerationCache):
+    """What the store says about single nodes (node -> its properties), kept until the store's
+    next write; shared by every page of one app."""
 
 
 def quad_lookup(store):

@@ -242,10 +242,10 @@ class CachedPage:
     headers: dict[str, str]
 
 
-class PageCache:
-    """Rendered entity pages, kept until the store's next write: key (path, language, media
-    type), least recently used out first. Only for a store this process alone writes: any harvest
-    or withdrawal bumps its generation, and the next request sees the new data."""
+class GenerationCache:
+    """Entries kept until the store's next write, least recently used out first. Only for a store
+    this process alone writes (`sole_writer`): its write generation, bumped by any harvest or
+    withdrawal, then tells every change, and the next request sees the new data."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -253,26 +253,30 @@ class PageCache:
         self._generation: int | None = None
         self._lock = threading.Lock()
 
-    def get(self, key, generation: int) -> CachedPage | None:
+    def get(self, key, generation: int):
         with self._lock:
             if generation != self._generation:
                 self._entries.clear()
                 self._generation = generation
                 return None
-            page = self._entries.get(key)
-            if page is not None:
+            entry = self._entries.get(key)
+            if entry is not None:
                 self._entries.move_to_end(key)
-            return page
+            return entry
 
-    def put(self, key, page: CachedPage, generation: int) -> None:
+    def put(self, key, value, generation: int) -> None:
         if self.size <= 0:
             return
         with self._lock:
             if generation != self._generation:
-                return  # rendered from data a write has since replaced
-            self._entries[key] = page
+                return  # computed from data a write has since replaced: never kept
+            self._entries[key] = value
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class PageCache(GenerationCache):
+    """Rendered entity pages: key (path, language, media type) -> `CachedPage`."""

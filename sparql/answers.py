@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
-from .store import RDF_FORMATS, RESULTS_FORMATS, QuerySyntaxError
+from .store import RDF_FORMATS, RESULTS_FORMATS, QuerySyntaxError, dataset_options
 
 TSV = ox.QueryResultsFormat.TSV
 
@@ -132,23 +132,11 @@ def serialise(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples,
     return solutions_answer(result, query.results_format, query.max_rows)
 
 
-def dataset_options(query: PublicQuery) -> dict:
-    """`Store.query` options for the dataset: the union of the named graphs by default (what
-    aggregators expect), or the graphs named by `default-graph-uri` / `named-graph-uri`."""
-    options: dict = {}
-    if query.default_graphs:
-        options["default_graph"] = [ox.NamedNode(g) for g in query.default_graphs]
-    else:
-        options["use_default_graph_as_union"] = True
-    if query.named_graphs:
-        options["named_graphs"] = [ox.NamedNode(g) for g in query.named_graphs]
-    return options
-
-
 def evaluate(store: ox.Store, query: PublicQuery) -> Answer:
     """Run a public query on a pyoxigraph store (a snapshot, in a worker process)."""
     try:
-        result = store.query(query.query, **dataset_options(query))
+        result = store.query(query.query, **dataset_options(query.default_graphs,
+                                                             query.named_graphs))
     except SyntaxError as exc:
         raise QuerySyntaxError(str(exc)) from exc
     return serialise(result, query)

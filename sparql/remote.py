@@ -31,6 +31,7 @@ from rdflib.term import Node
 
 from .answers import Answer, PublicQuery, solutions_answer
 from .guard import tokens
+from .queries import load_query
 from .store import (
     RDF_FORMATS,
     RESULTS_FORMATS,
@@ -38,8 +39,9 @@ from .store import (
     QuerySyntaxError,
     StoreError,
     StoreTimeout,
-    from_ox,
+    solution_rows,
     to_ox,
+    triples_graph,
 )
 
 RESULTS_MEDIA_TYPES = {
@@ -162,7 +164,7 @@ class _Body(io.RawIOBase):
         return size
 
 
-def _media_type(response: httpx.Response) -> str:
+def _media_type(response: httpx.Response | Reply) -> str:
     return response.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
@@ -306,27 +308,19 @@ class RemoteStore:
         try:
             solutions = ox.parse_query_results(response.content,
                                                format=ox.QueryResultsFormat.JSON)
-            names = [v.value for v in solutions.variables]
-            return [{name: from_ox(solution[name]) for name in names
-                     if solution[name] is not None} for solution in solutions]
+            return solution_rows(solutions)
         except (SyntaxError, ValueError, AttributeError) as exc:
             raise StoreError(
                 f"the SPARQL server's answer is not SPARQL JSON results: {exc}") from exc
 
     def construct(self, query: str, bindings: dict[str, Node] | None = None) -> Graph:
         response = self._query(bind_values(query, bindings), N_TRIPLES)
-        graph = Graph()
         try:
-            for triple in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES):
-                graph.add((from_ox(triple.subject), from_ox(triple.predicate),
-                           from_ox(triple.object)))
+            return triples_graph(ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES))
         except SyntaxError as exc:
             raise StoreError(f"the SPARQL server's answer is not N-Triples: {exc}") from exc
-        return graph
 
     def named(self, name: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]:
-        from .queries import load_query
-
         return self.select(load_query(name), bindings)
 
     def run(self, query: str, *, results_format: str = "json", rdf_format: str = "turtle",
@@ -338,7 +332,7 @@ class RemoteStore:
         response = self._query(query, f"{results_type}, {rdf_type};q=0.9",
                                timeout_s=self.query_timeout_s, default_graphs=default_graphs,
                                named_graphs=named_graphs, whole_within=True)
-        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        media_type = _media_type(response)
         if media_type == rdf_type:
             return QueryAnswer(response.content, rdf_type, "graph")
         if media_type == results_type:

@@ -120,6 +120,37 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
 
 
+def solution_rows(solutions: ox.QuerySolutions) -> list[dict[str, Node]]:
+    """SELECT solutions as rows of rdflib terms, unbound variables left out (every store's
+    `select`)."""
+    names = [v.value for v in solutions.variables]
+    return [{name: from_ox(solution[name]) for name in names if solution[name] is not None}
+            for solution in solutions]
+
+
+def triples_graph(triples: Iterable) -> Graph:
+    """pyoxigraph triples as an rdflib graph (every store's `construct`)."""
+    graph = Graph()
+    for triple in triples:
+        graph.add((from_ox(triple.subject), from_ox(triple.predicate), from_ox(triple.object)))
+    return graph
+
+
+def dataset_options(default_graphs: Iterable[str] | None = None,
+                    named_graphs: Iterable[str] | None = None) -> dict:
+    """`ox.Store.query` options for a public query's dataset: the union of the named graphs by
+    default (what aggregators expect), or the graphs named by `default-graph-uri` /
+    `named-graph-uri`."""
+    options: dict = {}
+    if default_graphs:
+        options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
+    else:
+        options["use_default_graph_as_union"] = True
+    if named_graphs:
+        options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+    return options
+
+
 def _graph_to_ntriples(graph: Graph) -> str:
     return graph.serialize(format="nt")
 
@@ -229,24 +260,10 @@ class EmbeddedStore:
 
     def select(self, query: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]:
         """Run a SELECT over the union of the published graphs; rows as dicts of rdflib terms."""
-        solutions = self._query(query, bindings, use_default_graph_as_union=True)
-        names = [v.value for v in solutions.variables]
-        rows = []
-        for solution in solutions:
-            row = {}
-            for name in names:
-                value = solution[name]
-                if value is not None:
-                    row[name] = from_ox(value)
-            rows.append(row)
-        return rows
+        return solution_rows(self._query(query, bindings, use_default_graph_as_union=True))
 
     def construct(self, query: str, bindings: dict[str, Node] | None = None) -> Graph:
-        triples = self._query(query, bindings, use_default_graph_as_union=True)
-        graph = Graph()
-        for triple in triples:
-            graph.add((from_ox(triple.subject), from_ox(triple.predicate), from_ox(triple.object)))
-        return graph
+        return triples_graph(self._query(query, bindings, use_default_graph_as_union=True))
 
     def named(self, name: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]:
         return self.select(load_query(name), bindings)
@@ -255,23 +272,13 @@ class EmbeddedStore:
             default_graphs: list[str] | None = None,
             named_graphs: list[str] | None = None) -> QueryAnswer:
         """Run any read query and serialise its answer (the /sparql endpoint's path)."""
-        options: dict = {}
-        if default_graphs:
-            options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
-        else:
-            options["use_default_graph_as_union"] = True
-        if named_graphs:
-            options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
-        answer = self._query(query, None, **options)
+        answer = self._query(query, None, **dataset_options(default_graphs, named_graphs))
         if isinstance(answer, ox.QueryTriples):
             fmt = RDF_FORMATS[rdf_format]
             return QueryAnswer(answer.serialize(format=fmt), fmt.media_type, "graph")
         fmt = RESULTS_FORMATS[results_format]
         kind = "boolean" if isinstance(answer, ox.QueryBoolean) else "solutions"
         return QueryAnswer(answer.serialize(format=fmt), fmt.media_type, kind)
-
-    def iter_quads(self) -> Iterator[ox.Quad]:
-        return iter(self._store.quads_for_pattern(None, None, None, None))
 
     def quads_about(self, subject: ox.NamedNode | ox.BlankNode, predicate=None, obj=None,
                     graph=None) -> Iterator[ox.Quad]:

@@ -83,6 +83,16 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Ask a server started by a test to stop; kill it if it has not within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory):
     """The real thing: `affiche demo` in a subprocess on a free port of 127.0.0.1."""
@@ -98,8 +108,4 @@ def demo_server(tmp_path_factory):
         wait_for_http(base + "/", process)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=10)

@@ -102,3 +102,13 @@ def test_the_readme_documents_the_command():
         for option in action.option_strings:
             if option.startswith("--") and option != "--help":
                 assert option in readme, option
+
+
+def test_a_load_test_phase_without_answers_is_reported_not_a_crash(capsys) -> None:
+    """A very short load test can end a phase before any request is answered: its table and
+    the ratios say so with a dash instead of failing on missing percentiles."""
+    from bench.load_test import Tally, print_phase, ratio
+
+    print_phase("baseline (no harvest)", Tally(), 1.0)
+    assert "0 requests" in capsys.readouterr().out
+    assert ratio(None, 12.0) == "—" and ratio(12.0, 0.0) == "—" and ratio(18.0, 12.0) == "1.50"

@@ -13,20 +13,13 @@ import lxml.etree
 import lxml.html
 from rdflib import Graph
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, head_text
+from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, decode_text, head_text
 from ._events import event_nodes
 from .jsonld import RemoteContextError, jsonld_document_to_graph
 
 
-def decode_html(content: bytes) -> str:
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return content.decode("cp1252", errors="replace")
-
-
 def parse(content: bytes, context: ParseContext) -> Parsed:
-    text = decode_html(content)
+    text = decode_text(content)
     try:
         tree = lxml.html.fromstring(text)
     except (lxml.etree.ParserError, ValueError) as exc:

@@ -331,10 +331,16 @@ def live(source: RegisteredSource) -> None:
         raise Conflict(f"source {source.id!r} was withdrawn on {source.withdrawn_at}")
 
 
-async def capped_body(request: Request, cap: int) -> bytes:
+def refuse_declared_excess(request: Request, cap: int) -> None:
+    """413 before reading anything when the declared length is over the cap (form overhead
+    allowed); the read itself stays capped, since a length may be absent or false."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap + _FORM_OVERHEAD:
         raise PayloadTooLarge(f"{declared} bytes sent; pushes are at most {cap} bytes")
+
+
+async def capped_body(request: Request, cap: int) -> bytes:
+    refuse_declared_excess(request, cap)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -452,9 +458,7 @@ async def upload_feed(request: Request, who: Caller, source_id: str) -> JSONResp
     live(source)
     registered_only(source)
     cap = request.app.state.settings.api_max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap + _FORM_OVERHEAD:
-        raise PayloadTooLarge(f"{declared} bytes sent; pushes are at most {cap} bytes")
+    refuse_declared_excess(request, cap)
     form = await request.form(max_files=1, max_fields=5, max_part_size=cap + _FORM_OVERHEAD)
     item = form.get("file")
     if not isinstance(item, UploadFile) or not item.filename:

@@ -41,11 +41,19 @@ async def source_list(request: Request) -> Response:
     rows = await run_in_threadpool(request.app.state.store.select, load_query("sources"))
     sources = [{"iri": str(r["source"]), "id": str(r["source"]).rsplit("/", 1)[-1],
                 "title": str(r["title"]), "license": str(r.get("license", "") or "")} for r in rows]
+    ids = [source["id"] for source in sources]
+    scores = await run_in_threadpool(report_scores, settings.reports_dir, ids)
     for source in sources:
-        report = await run_in_threadpool(load_report, settings.reports_dir, source["id"])
-        source["score"] = report.get("score") if report else None
+        source["score"] = scores[source["id"]]
     return request.app.state.templates.TemplateResponse(
         request, "sources.html", template_context(request, language, sources=sources))
+
+
+def report_scores(reports_dir, source_ids: list[str]) -> dict[str, float | None]:
+    """Each source's last score, all read in one worker-thread hop (None: no report or no score)."""
+    reports = {source_id: load_report(reports_dir, source_id) for source_id in source_ids}
+    return {source_id: report.get("score") if report else None
+            for source_id, report in reports.items()}
 
 
 def report_media_type(request: Request) -> str:
@@ -55,7 +63,7 @@ def report_media_type(request: Request) -> str:
         return JSON if requested == "json" else HTML
     if requested:
         rdf_format = BY_NAME.get(requested)
-        if rdf_format is None or rdf_format.name == "json":
+        if rdf_format is None:  # `json` was taken above: the saved report, not JSON-LD
             raise NotAcceptable(f"unknown format {requested!r}; use html, json, jsonld, turtle, "
                                 "ntriples or rdfxml")
         return rdf_format.media_type

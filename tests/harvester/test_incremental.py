@@ -32,11 +32,15 @@ def events_in(store: EmbeddedStore) -> int:
     return int(rows[0]["n"])
 
 
-def test_unchanged_feed_costs_one_conditional_request_and_no_write(site_server, local_policy, tmp_path) -> None:
+def serve_feed(site_server, tmp_path: Path) -> tuple[Source, CountingStore, FeedHistory]:
+    """The OpenAgenda fixture served over HTTP, with an empty store and feed history for it."""
     site_server.routes["/agenda.json"] = (200, JSON, FEED)
     source = Source(id="oa", name="OA", url=site_server.base + "/agenda.json")
-    store = CountingStore(None)
-    history = FeedHistory(tmp_path / "harvest", source.id)
+    return source, CountingStore(None), FeedHistory(tmp_path / "harvest", source.id)
+
+
+def test_unchanged_feed_costs_one_conditional_request_and_no_write(site_server, local_policy, tmp_path) -> None:
+    source, store, history = serve_feed(site_server, tmp_path)
     first = harvest(source, store, BASE, tmp_path / "reports", local_policy, history=history)
     assert first.error is None and not first.unchanged
     assert store.writes == 1 and events_in(store) == 3
@@ -50,10 +54,7 @@ def test_unchanged_feed_costs_one_conditional_request_and_no_write(site_server, 
 
 
 def test_same_bytes_without_etag_support_are_unchanged_by_hash(site_server, local_policy, tmp_path) -> None:
-    site_server.routes["/agenda.json"] = (200, JSON, FEED)
-    source = Source(id="oa", name="OA", url=site_server.base + "/agenda.json")
-    store = CountingStore(None)
-    history = FeedHistory(tmp_path / "harvest", source.id)
+    source, store, history = serve_feed(site_server, tmp_path)
     harvest(source, store, BASE, None, local_policy, history=history)
     state = history.state()
     state.etag = state.last_modified = None  # a server without validators: only the hash tells
@@ -106,10 +107,7 @@ def test_store_without_the_source_data_gets_a_full_harvest(site_server, local_po
 
 
 def test_same_bytes_read_with_another_timezone_are_harvested_again(site_server, local_policy, tmp_path) -> None:
-    site_server.routes["/agenda.json"] = (200, JSON, FEED)
-    source = Source(id="oa", name="OA", url=site_server.base + "/agenda.json")
-    store = CountingStore(None)
-    history = FeedHistory(tmp_path / "harvest", source.id)
+    source, store, history = serve_feed(site_server, tmp_path)
     harvest(source, store, BASE, None, local_policy, history=history)
     moved = Source(id="oa", name="OA", url=source.url, timezone="America/Montreal")
     report = harvest(moved, store, BASE, None, local_policy, history=history)

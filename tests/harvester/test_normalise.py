@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from hypothesis import given, strategies as st
-from rdflib import Graph, Literal, URIRef
+from rdflib import RDF, Graph, Literal, URIRef
 
 from harvester.formats import ParseContext, get_format
 from harvester.normalise import NormaliseContext, normalise, normalise_date, normalise_decimal
@@ -129,3 +129,27 @@ def test_script_and_file_urls_are_never_published():
     assert "https://www.wikidata.org/wiki/Q1" in published
     assert not any(v.startswith(("javascript:", "data:", "file:")) for v in published)
     assert any("not a web address" in note for note in result.dropped)
+
+
+def test_statements_with_unusable_iris_are_left_out_or_named_by_us_and_reported():
+    """A predicate or type that is no IRI is left out; a datatype that is none is kept as text; a
+    node named by a broken IRI gets one of ours. Each is reported, none reaches the store."""
+    graph = from_jsonld(EVENT)
+    event = URIRef(EVENT["@id"])
+    broken_node = URIRef("not an iri/venue")
+    graph.add((event, URIRef("no scheme/prop"), Literal("x")))
+    graph.add((event, RDF.type, URIRef("bad type")))
+    graph.add((event, SCHEMA.description, Literal("text", datatype=URIRef("not a datatype"))))
+    graph.add((event, SCHEMA.performer, broken_node))
+    graph.add((broken_node, SCHEMA.name, Literal("Troupe")))
+    result = normalise(graph, CONTEXT)
+    [minted] = result.events
+    assert sum("left out a statement with an invalid IRI" in d for d in result.dropped) == 2
+    assert any("'not a datatype' is not an IRI; kept as text" in d for d in result.dropped)
+    assert any("'not an iri/venue' is not a valid absolute IRI" in d for d in result.dropped)
+    assert (minted, SCHEMA.description, Literal("text", lang="fr")) in result.graph
+    [performer] = result.graph.objects(minted, SCHEMA.performer)
+    assert str(performer).startswith(f"{BASE}/")
+    assert (performer, SCHEMA.name, Literal("Troupe", lang="fr")) in result.graph
+    terms = {t for triple in result.graph for t in triple if isinstance(t, URIRef)}
+    assert not any(" " in str(t) or "://" not in str(t) for t in terms)

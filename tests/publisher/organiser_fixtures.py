@@ -6,6 +6,7 @@ import json
 
 from harvester import identity
 from harvester.sources import Source
+from publisher.accounts import Accounts
 
 BASE_URL = "http://affiche.test"
 
@@ -50,3 +51,17 @@ def key_of(iri: str) -> str:
 
 def graph_of(source_id: str) -> str:
     return identity.graph_iri(BASE_URL, source_id)
+
+
+def two_organisers(data_dir) -> dict[str, str]:
+    """The Rideau Rouge and the Aurores as organisers; a token for each and one for the operator."""
+    accounts = Accounts(data_dir)
+    accounts.add_organiser("rideau-rouge", "Théâtre du Rideau Rouge (Liège)")
+    accounts.add_organiser("aurores", "Festival des Aurores (Trois-Rivières)")
+    return {"operator": accounts.issue_token().token,
+            "rideau": accounts.issue_token("rideau-rouge").token,
+            "aurores": accounts.issue_token("aurores").token}
+
+
+def auth(tokens: dict[str, str], who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[who]}"}

@@ -20,7 +20,8 @@ from publisher.settings import Settings
 from sparql.store import EmbeddedStore
 from tests.harvester.site_server import SiteServer, start
 
-from .organiser_fixtures import AURORES_FEED, BASE_URL, RIDEAU_FEED, event_iris, graph_of, key_of
+from .organiser_fixtures import (AURORES_FEED, BASE_URL, RIDEAU_FEED, auth, event_iris, graph_of, key_of,
+                                 two_organisers)
 
 pytestmark = pytest.mark.anyio
 
@@ -43,12 +44,7 @@ def world(tmp_path):
     settings = Settings(base_url=BASE_URL, data_dir=tmp_path, fetch_allow_hosts=["127.0.0.1"],
                         api_max_upload_bytes=4096, schedule_min_minutes=60, scheduler_poll_s=0)
     store = EmbeddedStore(tmp_path / "store")
-    accounts = Accounts(tmp_path)
-    accounts.add_organiser("rideau-rouge", "Théâtre du Rideau Rouge (Liège)")
-    accounts.add_organiser("aurores", "Festival des Aurores (Trois-Rivières)")
-    tokens = {"operator": accounts.issue_token().token,
-              "rideau": accounts.issue_token("rideau-rouge").token,
-              "aurores": accounts.issue_token("aurores").token}
+    tokens = two_organisers(tmp_path)
     app = create_app(settings, store=store)
     yield app, tokens
     if getattr(app.state, "jobs", None) is not None:
@@ -61,10 +57,6 @@ async def api(world):
     app, tokens = world
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
         yield http
-
-
-def auth(tokens, who):
-    return {"Authorization": f"Bearer {tokens[who]}"}
 
 
 async def register(api, tokens, who="rideau", **fields):
@@ -295,6 +287,19 @@ async def test_pushing_something_that_is_not_json_is_400(api, world):
     assert not (app.state.settings.data_dir / "uploads").exists()
 
 
+async def test_a_push_without_a_feed_is_400_and_stores_nothing(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    answer = await api.post("/api/sources/rideau-agenda/jsonld", content=b"42",
+                            headers=auth(tokens, "rideau"))
+    assert answer.status_code == 400
+    answer = await api.post("/api/sources/rideau-agenda/upload", headers=auth(tokens, "rideau"),
+                            files={"other": ("programme.jsonld", RIDEAU_FEED, "application/ld+json")})
+    assert answer.status_code == 400
+    assert not (app.state.settings.data_dir / "uploads").exists()
+    assert (await api.get("/api/sources/rideau-agenda/jobs", headers=auth(tokens, "rideau"))).json() == []
+
+
 async def test_uploading_a_file_publishes_it(api, world):
     app, tokens = world
     await register(api, tokens)
@@ -317,6 +322,18 @@ async def test_an_oversized_upload_is_413_and_stores_nothing(api, world):
     assert not (app.state.settings.data_dir / "uploads").exists()
     assert store_events(app) == set()
     assert (await api.get("/api/sources/rideau-agenda/jobs", headers=auth(tokens, "rideau"))).json() == []
+
+
+async def test_a_push_declared_far_over_the_limit_is_refused_before_it_is_read(api, world):
+    app, tokens = world
+    await register(api, tokens)
+    huge = b" " * (4096 + 64 * 1024 + 1) + RIDEAU_FEED
+    for path in ("/jsonld", "/upload"):
+        answer = await api.post(f"/api/sources/rideau-agenda{path}", content=huge,
+                                headers={**auth(tokens, "rideau"), "Content-Type": "application/ld+json"})
+        assert answer.status_code == 413
+        assert answer.json()["detail"].startswith(f"{len(huge)} bytes sent")
+    assert not (app.state.settings.data_dir / "uploads").exists()
 
 
 # --- withdrawal --------------------------------------------------------------------------------

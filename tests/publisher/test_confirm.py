@@ -19,7 +19,7 @@ from sparql.store import EmbeddedStore
 from tests.reliability.conftest import programme
 from tests.reliability.feed_server import Answer, ScriptedServer, start, stop
 
-from .organiser_fixtures import BASE_URL, graph_of
+from .organiser_fixtures import BASE_URL, auth, graph_of
 
 pytestmark = pytest.mark.anyio
 SOURCE = "hirondelles"
@@ -56,10 +56,6 @@ async def world(tmp_path, feed):
         yield app, http, tokens
     app.state.jobs.close()
     store.close()
-
-
-def auth(tokens, who):
-    return {"Authorization": f"Bearer {tokens[who]}"}
 
 
 async def run(app, http, tokens, action: str, who: str = "owner") -> dict:

@@ -14,12 +14,12 @@ from rdflib import Dataset
 from harvester.pipeline import load_history
 from harvester.sources import SourceConfigError, declared_organisers, load_sources
 from publisher import cli
-from publisher.accounts import Accounts
 from publisher.app import create_app
 from publisher.settings import Settings
 from sparql.store import EmbeddedStore
 
-from .organiser_fixtures import AURORES_FEED, BASE_URL, RIDEAU_FEED, event_iris, graph_of, key_of
+from .organiser_fixtures import (AURORES_FEED, BASE_URL, RIDEAU_FEED, auth, event_iris, graph_of, key_of,
+                                 two_organisers)
 
 pytestmark = pytest.mark.anyio
 
@@ -53,12 +53,7 @@ def declared(tmp_path, monkeypatch):
                         ("CONFIG", str(config)), ("SCHEDULER_POLL_S", "0")):
         monkeypatch.setenv(f"AFFICHE_{name}", value)
     assert cli.main(["harvest"]) == 0
-    accounts = Accounts(data_dir)
-    accounts.add_organiser("rideau-rouge", "Théâtre du Rideau Rouge (Liège)")
-    accounts.add_organiser("aurores", "Festival des Aurores (Trois-Rivières)")
-    tokens = {"operator": accounts.issue_token().token,
-              "rideau": accounts.issue_token("rideau-rouge").token,
-              "aurores": accounts.issue_token("aurores").token}
+    tokens = two_organisers(data_dir)
     return Settings(base_url=BASE_URL, data_dir=data_dir, config=config, scheduler_poll_s=0), tokens
 
 
@@ -78,10 +73,6 @@ class Running:
 
     def graphs(self) -> set[str]:
         return set(self.store.graphs())
-
-
-def auth(tokens, who):
-    return {"Authorization": f"Bearer {tokens[who]}"}
 
 
 def dumped_graphs(settings: Settings) -> set[str]:

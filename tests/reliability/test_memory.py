@@ -16,15 +16,28 @@ from publisher import memory
 ROOT = Path(__file__).resolve().parents[2]
 glibc_only = pytest.mark.skipif(memory._glibc() is None, reason="glibc's malloc only")
 
-# Eight threads allocate ~240 MB in 2 KB blocks (served by malloc, not by Python's small-object
-# allocator), keep one block in 64 alive, as a harvest keeps its report, and free the rest.
-CHURN = """
-import json, sys, threading
-from publisher.memory import release_free_memory
+# What each child script below starts with: its resident memory, in MiB.
+RSS_MIB = """
+import json, sys
 
 def rss_mib():
     with open("/proc/self/status") as status:
         return int(next(l.split()[1] for l in status if l.startswith("VmRSS"))) / 1024
+"""
+
+
+def in_child(script: str, mode: str) -> dict:
+    """Run `script` (after RSS_MIB) in a fresh interpreter; the JSON it printed."""
+    result = subprocess.run([sys.executable, "-c", RSS_MIB + script, mode], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(result.stdout)
+
+
+# Eight threads allocate ~240 MB in 2 KB blocks (served by malloc, not by Python's small-object
+# allocator), keep one block in 64 alive, as a harvest keeps its report, and free the rest.
+CHURN = """
+import threading
+from publisher.memory import release_free_memory
 
 kept = []
 def churn(seed):
@@ -42,23 +55,17 @@ print(json.dumps({"before": before, "freed": freed, "after": rss_mib(), "release
 """
 
 
-def churn(mode: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", CHURN, mode], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=True)
-    return json.loads(result.stdout)
-
-
 @glibc_only
 def test_memory_freed_by_threads_stays_resident_without_the_release():
     """The premise (and the probe that the next test can fail): freed is not given back."""
-    figures = churn("keep")
+    figures = in_child(CHURN, "keep")
     assert figures["kept"] == 8 * 235
     assert figures["after"] - figures["before"] > 100, figures
 
 
 @glibc_only
 def test_the_release_gives_freed_memory_back():
-    figures = churn("release")
+    figures = in_child(CHURN, "release")
     assert figures["released"] is True
     grown, left = figures["freed"] - figures["before"], figures["after"] - figures["before"]
     assert grown > 100, figures
@@ -69,12 +76,7 @@ def test_the_release_gives_freed_memory_back():
 # next 1 MiB blocks come from the heap; the small blocks kept between them (a report, a cache
 # entry) keep the heap from shrinking when they are freed.
 LARGE_BLOCKS = """
-import json, sys
 from publisher.memory import bound_the_allocator
-
-def rss_mib():
-    with open("/proc/self/status") as status:
-        return int(next(l.split()[1] for l in status if l.startswith("VmRSS"))) / 1024
 
 bounded = bound_the_allocator() if sys.argv[1] == "bounded" else None
 before = rss_mib()
@@ -92,9 +94,7 @@ print(json.dumps({"before": before, "after": rss_mib(), "bounded": bounded}))
 @glibc_only
 @pytest.mark.parametrize("mode", ["default", "bounded"])
 def test_large_buffers_go_back_to_the_system_once_the_allocator_is_bounded(mode):
-    result = subprocess.run([sys.executable, "-c", LARGE_BLOCKS, mode], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=True)
-    figures = json.loads(result.stdout)
+    figures = in_child(LARGE_BLOCKS, mode)
     left = figures["after"] - figures["before"]
     if mode == "default":  # the premise, and the proof that the other case can fail
         assert left > 100, figures

@@ -12,7 +12,7 @@ import threading
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import free_port, stop_process, wait_for_http
 
 pytestmark = pytest.mark.server
 
@@ -38,12 +38,7 @@ def guarded_server(tmp_path_factory):
         wait_for_http(base + "/", process)
         yield base, port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def sparql(base: str, query: str) -> httpx.Response:

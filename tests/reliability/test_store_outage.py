@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from harvester.pipeline import harvest
 from publisher.app import create_app
 from publisher.settings import Settings
 from sparql.remote import RemoteStore, endpoints_for
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_http
 from tests.sparql.test_stores_in_app import serving
 
 pytestmark = pytest.mark.server
@@ -32,14 +31,8 @@ def start_oxigraph(location: Path, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [str(OXIGRAPH), "serve", "--location", str(location), "--bind", f"127.0.0.1:{port}",
          "--union-default-graph"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        assert process.poll() is None, "oxigraph serve exited"
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/query", params={"query": "ASK {}"}, timeout=2)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise TimeoutError("oxigraph serve did not start")
+    wait_for_http(f"http://127.0.0.1:{port}/query?query=ASK%20%7B%7D", process)
+    return process
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +36,33 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def streaming_sparql_server(media_type: str, chunks: Sequence[bytes],
+                            pause_s: float = 0.05) -> Iterator[str]:
+    """A stand-in SPARQL server: answers every POST 200 in `media_type` at once, then sends
+    `chunks` one every `pause_s` (a slow or broken server); yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", media_type)
+            self.end_headers()
+            try:
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    time.sleep(pause_s)
+            except OSError:  # the client gave up
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with local_http_server(Handler) as base:
+        yield base
 
 
 @pytest.fixture

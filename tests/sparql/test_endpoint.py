@@ -22,6 +22,7 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 from SPARQLWrapper import JSON, POST, TURTLE, SPARQLWrapper
 
+from ontology import SCHEMA
 from sparql.errors import HTTPProblem
 from sparql.guard import SparqlLimits
 from sparql.router import sparql_router
@@ -32,7 +33,6 @@ from .conftest import new_store
 
 pytestmark = pytest.mark.anyio
 
-SCHEMA = Namespace("http://schema.org/")
 # A plain Namespace: rdflib's DefinedNamespace XSD warns when pytest inspects module attributes.
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")

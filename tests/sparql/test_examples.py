@@ -10,7 +10,7 @@ import pytest
 from bench.bench_sparql import synthetic_nquads
 from publisher.routes.pages import SPARQL_EXAMPLES
 from sparql.queries import load_query
-from sparql.store import EmbeddedStore
+from sparql.store import EmbeddedStore, solution_rows
 
 PLAIN_NEXT_IN_TOWN = """PREFIX schema: <http://schema.org/>
 PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
@@ -29,11 +29,10 @@ SELECT ?town ?month (COUNT(DISTINCT ?event) AS ?events) WHERE {
 
 def rows(store: EmbeddedStore | ox.Store, query: str) -> list[dict[str, str]]:
     if isinstance(store, ox.Store):
-        solutions = store.query(query, use_default_graph_as_union=True)
-        names = [variable.value for variable in solutions.variables]
-        return [{name: solution[name].value for name in names if solution[name] is not None}
-                for solution in solutions]
-    return [{name: str(value) for name, value in row.items()} for row in store.select(query)]
+        found = solution_rows(store.query(query, use_default_graph_as_union=True))
+    else:
+        found = store.select(query)
+    return [{name: str(value) for name, value in row.items()} for row in found]
 
 
 def in_town(query: str, town: str, start: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pyoxigraph as ox
@@ -16,18 +15,38 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
+from ontology import SCHEMA
 from sparql.queries import load_query
 from sparql.remote import RemoteStore, bind_values, endpoints_for
 from sparql.store import QuerySyntaxError, StoreError, StoreTimeout, open_store
 
-from .conftest import STORE_KINDS, local_http_server, new_store
+from .conftest import STORE_KINDS, local_http_server, new_store, streaming_sparql_server
 
-SCHEMA = Namespace("http://schema.org/")
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 EV = Namespace("http://affiche.test/event/")
 PLACE = Namespace("http://affiche.test/place/")
 GRAPH_LYON = "http://affiche.test/graph/theatre-lumiere"
 GRAPH_MTL = "http://affiche.test/graph/salle-erable"
+# Upcoming events with their place (the agenda once ran this; now only this test binds it).
+UPCOMING_EVENTS = """\
+# Upcoming events (start on or after ?today, compared as ISO 8601 text so that dates and
+# date-times sort together), with what a listing shows. One row per event and name language.
+# Bound variables are projected: pyoxigraph substitutes only projected variables.
+PREFIX schema: <http://schema.org/>
+SELECT ?today ?event ?start ?name ?placeName ?locality ?status
+WHERE {
+  ?event schema:startDate ?start ;
+         schema:name ?name .
+  FILTER (STR(?start) >= ?today)
+  OPTIONAL { ?event schema:eventStatus ?status }
+  OPTIONAL {
+    ?event schema:location ?place .
+    OPTIONAL { ?place schema:name ?placeName }
+    OPTIONAL { ?place schema:address/schema:addressLocality ?locality }
+  }
+}
+ORDER BY ?start ?event
+"""
 
 
 def programme(events: dict[str, tuple[str, str]], place: URIRef, place_name: str) -> Graph:
@@ -109,7 +128,7 @@ def test_count_events_in_graph_binds_the_graph(store) -> None:
 
 
 def test_upcoming_events_binds_a_literal_used_in_a_filter(store) -> None:
-    rows = store.select(load_query("upcoming_events"), {"today": Literal("2027-04-01")})
+    rows = store.select(UPCOMING_EVENTS, {"today": Literal("2027-04-01")})
     assert [str(r["name"]) for r in rows] == ["Tartuffe", "Soirée jazz à l'Érable"]
     assert {str(r["placeName"]) for r in rows} == {"Théâtre de la Lumière", "Salle de l'Érable"}
 
@@ -309,26 +328,7 @@ def test_without_a_token_writes_carry_no_authorization(recording_server) -> None
 def trickling_server() -> Iterator[str]:
     """Answers at once, then sends its results a few bytes at a time, as a server streaming a
     slow query does: each read is quick, the whole answer is not."""
-    from http.server import BaseHTTPRequestHandler
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/sparql-results+json")
-            self.end_headers()
-            try:
-                for _ in range(100):
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-                    time.sleep(0.05)
-            except OSError:
-                pass
-
-        def log_message(self, *args) -> None:
-            pass
-
-    with local_http_server(Handler) as base:
+    with streaming_sparql_server("application/sparql-results+json", [b" "] * 100) as base:
         yield base
 
 

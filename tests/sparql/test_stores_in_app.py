@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pyoxigraph as ox
@@ -33,7 +32,7 @@ from sparql.remote import Endpoints, RemoteStore, endpoints_for
 from sparql.store import StoreError, StoreTimeout, open_store
 from sparql.workers import QueryWorkers
 
-from .conftest import local_http_server
+from .conftest import streaming_sparql_server
 
 BASE_URL = "http://affiche.test"
 EVENT_IRIS = ("PREFIX schema: <http://schema.org/> "
@@ -171,26 +170,9 @@ def test_a_server_s_graph_answer_is_streamed_and_frees_its_slot(remote_demo) -> 
 @pytest.fixture
 def trickling_turtle_server() -> Iterator[str]:
     """A SPARQL server whose CONSTRUCT answer comes a triple every 50 ms, for ever."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/n-triples")
-            self.end_headers()
-            try:
-                for number in range(1000):
-                    line = f"<http://affiche.test/e/{number}> <http://schema.org/name> \"x\" .\n"
-                    self.wfile.write(line.encode())
-                    self.wfile.flush()
-                    time.sleep(0.05)
-            except OSError:
-                pass
-
-        def log_message(self, *args) -> None:
-            pass
-
-    with local_http_server(Handler) as base:
+    lines = [f"<http://affiche.test/e/{number}> <http://schema.org/name> \"x\" .\n".encode()
+             for number in range(1000)]
+    with streaming_sparql_server("application/n-triples", lines) as base:
         yield base
 
 
@@ -292,27 +274,10 @@ def test_a_server_s_broken_results_are_a_store_error(trickling_json_server) -> N
 @pytest.fixture
 def slow_solutions_server() -> Iterator[str]:
     """A SPARQL server whose SELECT answer comes a solution every 50 ms, for ever."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/sparql-results+json")
-            self.end_headers()
-            try:
-                self.wfile.write(b'{"head":{"vars":["n"]},"results":{"bindings":[')
-                for number in range(1000):
-                    comma = b"," if number else b""
-                    self.wfile.write(comma + b'{"n":{"type":"literal","value":"%d"}}' % number)
-                    self.wfile.flush()
-                    time.sleep(0.05)
-            except OSError:
-                pass
-
-        def log_message(self, *args) -> None:
-            pass
-
-    with local_http_server(Handler) as base:
+    solutions = [(b"," if number else b"") + b'{"n":{"type":"literal","value":"%d"}}' % number
+                 for number in range(1000)]
+    head = b'{"head":{"vars":["n"]},"results":{"bindings":['
+    with streaming_sparql_server("application/sparql-results+json", [head, *solutions]) as base:
         yield base
 
 
@@ -330,19 +295,8 @@ def test_a_server_s_solutions_past_the_timeout_are_given_up_on(slow_solutions_se
 @pytest.fixture
 def trickling_json_server() -> Iterator[str]:
     """A SPARQL server whose SELECT answer claims to be SPARQL JSON and breaks off into junk."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/sparql-results+json")
-            self.end_headers()
-            self.wfile.write(b'{"head":{"vars":["s"]},"results":{"bindings":[{"s": <oops')
-
-        def log_message(self, *args) -> None:
-            pass
-
-    with local_http_server(Handler) as base:
+    junk = b'{"head":{"vars":["s"]},"results":{"bindings":[{"s": <oops'
+    with streaming_sparql_server("application/sparql-results+json", [junk]) as base:
         yield base
 
 

@@ -9,6 +9,7 @@ import pytest
 from sparql.errors import ServiceBusy, TooManyRequests
 from sparql.guard import SparqlLimits
 from sparql.throttle import (
+    MAX_FORWARDED_HOPS,
     MAX_TRACKED_CLIENTS,
     ClientAddresses,
     ConcurrencyGate,
@@ -209,3 +210,12 @@ def test_affiche_serve_believes_only_the_proxies_it_is_told_of(tmp_path, trusted
         process.terminate()
         process.wait(timeout=30)
     assert statuses == ([200, 200] if trusted else [200, 429])
+
+
+def test_junk_in_place_of_an_address_still_names_a_bounded_client() -> None:
+    assert PROXIES.client("testclient") == "testclient"  # a peer that is no IP address
+    assert PROXIES.client("10.1.2.3", ["x" * 5000]) == "x" * 100  # no unbounded bucket key
+    # Only the last MAX_FORWARDED_HOPS hops are read: a header padded with trusted hops cannot
+    # make the limiter walk it all, nor reach the address the client wrote on its left.
+    padded = ", ".join(["203.0.113.5"] + ["10.0.0.1"] * (MAX_FORWARDED_HOPS + 5))
+    assert PROXIES.client("10.1.2.3", [padded]) == "10.0.0.1"

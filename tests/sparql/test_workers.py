@@ -21,6 +21,7 @@ import uvicorn
 from rdflib import Graph, Literal, Namespace
 from rdflib.namespace import RDF
 
+from ontology import SCHEMA
 from sparql.answers import Answer, PublicQuery
 from sparql.guard import SparqlLimits
 from sparql.store import EmbeddedStore, QueryAnswer, QuerySyntaxError, StoreError, StoreTimeout
@@ -28,7 +29,6 @@ from sparql.workers import QueryWorkers
 
 from .test_endpoint import get, json_names, make_app
 
-SCHEMA = Namespace("http://schema.org/")
 EV = Namespace("http://affiche.test/event/")
 GRAPH = "http://affiche.test/graph/festival-marees"
 NAMES = ("PREFIX schema: <http://schema.org/> "
