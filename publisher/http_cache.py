@@ -222,11 +222,24 @@ class VersionedCache:
         return value
 
 
+_STATE_LOCK = threading.Lock()
+
+
+def app_state_once(app, name: str, make):
+    """`app.state.<name>`, made by `make()` the first time: once, even when two requests in the
+    thread pool ask for it together (two caches would each lose half of what they keep)."""
+    value = getattr(app.state, name, None)
+    if value is None:
+        with _STATE_LOCK:
+            value = getattr(app.state, name, None)
+            if value is None:
+                value = make()
+                setattr(app.state, name, value)
+    return value
+
+
 def store_cache(app) -> VersionedCache:
-    cache = getattr(app.state, "versioned_cache", None)
-    if cache is None:
-        cache = app.state.versioned_cache = VersionedCache(lambda: app.state.store)
-    return cache
+    return app_state_once(app, "versioned_cache", lambda: VersionedCache(lambda: app.state.store))
 
 
 def listing_modified(app) -> str | None:

@@ -26,6 +26,7 @@ WORDS = {
     "data": {"fr": "Données", "en": "Data"},
     "dumps": {"fr": "Téléchargements", "en": "Downloads"},
     "sparql": {"fr": "Point d'accès SPARQL", "en": "SPARQL endpoint"},
+    "statistics": {"fr": "Statistiques", "en": "Statistics"},
     "this_page_as": {"fr": "Cette page en", "en": "This page as"},
     "language_switch": {"fr": "English", "en": "Français"},
     "cancelled": {"fr": "Annulé", "en": "Cancelled"},

@@ -28,8 +28,8 @@ from sparql.queries import load_query
 from ..agenda import AgendaFilters, cities, count_events, discipline_names, matching_events, \
     parse_filters, summaries, today
 from ..description import NodeCache, read_description, term_text
-from ..http_cache import CachedPage, PageCache, cache_control, last_modified_header, listing_modified, \
-    sole_writer, store_cache
+from ..http_cache import CachedPage, PageCache, app_state_once, cache_control, last_modified_header, \
+    listing_modified, sole_writer, store_cache
 from ..i18n import page_language
 from ..jsonld_tree import embedded_jsonld
 from ..negotiation import HTML, RDF_FORMATS, choose, rdf_response, split_suffix
@@ -224,20 +224,14 @@ def page_cache(app) -> PageCache | None:
     """Rendered pages, when the store says when it changes (`sole_writer`) and the cache is on."""
     if not sole_writer(app.state.store) or app.state.settings.page_cache_size <= 0:
         return None
-    cache = getattr(app.state, "page_cache", None)
-    if cache is None:
-        cache = app.state.page_cache = PageCache(app.state.settings.page_cache_size)
-    return cache
+    return app_state_once(app, "page_cache", lambda: PageCache(app.state.settings.page_cache_size))
 
 
 def node_cache(app) -> NodeCache | None:
     """What pages share (a venue, an organiser), read once per store generation."""
     if not sole_writer(app.state.store):
         return None
-    cache = getattr(app.state, "node_cache", None)
-    if cache is None:
-        cache = app.state.node_cache = NodeCache(NODE_CACHE_SIZE)
-    return cache
+    return app_state_once(app, "node_cache", lambda: NodeCache(NODE_CACHE_SIZE))
 
 
 def raise_if_gone(settings, iri: URIRef, kind: str) -> None:

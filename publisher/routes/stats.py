@@ -24,7 +24,7 @@ from ontology import disciplines
 from sparql.queries import load_query
 
 from ..charts import Bar, Pair, Series, bar_chart, line_chart, paired_chart
-from ..http_cache import data_modified, store_cache
+from ..http_cache import app_state_once, data_modified, store_cache
 from ..quality_history import QualityOverTime, ScoreHistory, quality_over_time, source_over_time
 from ..i18n import page_language
 from ..templating import template_context
@@ -95,10 +95,8 @@ def today() -> date:
 
 def score_history(app) -> ScoreHistory:
     """The app's reader of the score history (it keeps what it has read: one per app)."""
-    history = getattr(app.state, "score_history", None)
-    if history is None:
-        history = app.state.score_history = ScoreHistory(app.state.settings.reports_dir / "history")
-    return history
+    return app_state_once(app, "score_history",
+                          lambda: ScoreHistory(app.state.settings.reports_dir / "history"))
 
 
 def sector_quality(app, sources: list[str]) -> tuple[dict, QualityOverTime]:

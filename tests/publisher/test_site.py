@@ -843,3 +843,32 @@ def test_page_and_node_caches_are_bounded_and_follow_the_generation():
     nodes.put("b", {"p": [Lit("2")]}, 1)
     assert nodes.get("a", 1) is None and nodes.get("b", 1) == {"p": [Lit("2")]}
     assert nodes.get("b", 2) is None
+
+
+def test_app_state_is_made_once_when_threads_ask_together():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from publisher.http_cache import app_state_once
+
+    app = SimpleNamespace(state=SimpleNamespace())
+    made, barrier = [], threading.Barrier(8)
+
+    def make():
+        time.sleep(0.05)  # long enough for every thread to be inside an unguarded check
+        made.append(object())
+        return made[-1]
+
+    def ask(found: list) -> None:
+        barrier.wait()
+        found.append(app_state_once(app, "cache", make))
+
+    found: list = []
+    threads = [threading.Thread(target=ask, args=(found,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and all(value is made[0] for value in found) and len(found) == 8
+    assert app_state_once(app, "cache", make) is made[0]
