@@ -27,7 +27,7 @@ from ..accounts import source_withdrawn_at
 from ..i18n import page_language
 from ..negotiation import BY_MEDIA_TYPE, BY_NAME, rdf_response
 from ..templating import template_context
-from .stats import cached_sector_figures, comparison_charts, source_comparison, source_quality
+from .stats import cached_sector_figures, comparison_charts, report_score, source_comparison, source_quality
 
 router = APIRouter()
 HTML, JSON = "text/html", "application/json"
@@ -51,9 +51,7 @@ async def source_list(request: Request) -> Response:
 
 def report_scores(reports_dir, source_ids: list[str]) -> dict[str, float | None]:
     """Each source's last score, all read in one worker-thread hop (None: no report or no score)."""
-    reports = {source_id: load_report(reports_dir, source_id) for source_id in source_ids}
-    return {source_id: report.get("score") if report else None
-            for source_id, report in reports.items()}
+    return {source_id: report_score(reports_dir, source_id) for source_id in source_ids}
 
 
 def report_media_type(request: Request) -> str:

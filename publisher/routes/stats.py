@@ -9,8 +9,10 @@ compares its own figures with them (`source_comparison`, `comparison_charts`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -63,14 +65,41 @@ def sector_figures(store, reports_dir, language: str) -> Figures:
     for row in store.select(load_query("sources")):
         source_id = str(row["source"]).rsplit("/", 1)[-1]
         sources.append(source_id)
-        report = load_report(reports_dir, source_id)
-        if report and report.get("score") is not None:
-            quality.append((source_id, round(float(report["score"]), 1)))
+        score = report_score(reports_dir, source_id)
+        if score is not None:
+            quality.append((source_id, round(float(score), 1)))
     return Figures(events=int(events[0]["events"]) if events else 0,
                    free=int(free[0]["count"]) if free else 0,
                    by_month=_counts(store, "stats_by_month"), by_city=_counts(store, "stats_by_city"),
                    by_discipline=by_discipline, quality=sorted(quality, key=lambda q: (-q[1], q[0])),
                    sources=sources, towns=dict(_counts(store, "stats_towns")))
+
+
+_SCORES: dict[str, tuple[tuple[int, int], float | None]] = {}
+_SCORES_LOCK = threading.Lock()
+
+
+def report_score(reports_dir: Path, source_id: str) -> float | None:
+    """A source's last quality score, read again only when its report file changed: a report
+    lists every event's problems (megabytes for a large feed), the listings need one number."""
+    path = reports_dir / f"{source_id}.json"
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key, version = str(path), (stat.st_mtime_ns, stat.st_size)
+    with _SCORES_LOCK:
+        kept = _SCORES.get(key)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    try:
+        report = load_report(reports_dir, source_id)
+    except (OSError, ValueError):  # replaced atomically by harvests: only a hand-edited file
+        return None
+    score = report.get("score") if isinstance(report, dict) else None
+    with _SCORES_LOCK:
+        _SCORES[key] = (version, score)
+    return score
 
 
 def _discipline_label(labels: dict, discipline, language: str) -> str:

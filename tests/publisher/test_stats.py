@@ -552,3 +552,34 @@ async def test_a_store_that_does_not_answer_leaves_the_source_report_without_the
         as_json = (await client.get("/source/grange", headers={"Accept": "application/json"})).json()
         assert as_json["sector"] is None and as_json["score"] == 30.0
         assert (await client.get("/stats?format=json")).status_code == 502
+
+
+def test_report_scores_are_read_again_only_when_the_report_changes(tmp_path, monkeypatch):
+    import json
+    import os
+
+    reads = []
+    real_load = stats_routes.load_report
+
+    def counting_load(reports_dir, source_id):
+        reads.append(source_id)
+        return real_load(reports_dir, source_id)
+
+    monkeypatch.setattr(stats_routes, "load_report", counting_load)
+    report = tmp_path / "salle-des-tilleuls.json"
+    report.write_text(json.dumps({"score": 71.5, "events": [{"iri": "x"}] * 50}), encoding="utf-8")
+    assert stats_routes.report_score(tmp_path, "salle-des-tilleuls") == 71.5
+    assert stats_routes.report_score(tmp_path, "salle-des-tilleuls") == 71.5
+    assert reads == ["salle-des-tilleuls"]  # the second answer came from what was kept
+
+    report.write_text(json.dumps({"score": 88.0}), encoding="utf-8")
+    stat = report.stat()
+    os.utime(report, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert stats_routes.report_score(tmp_path, "salle-des-tilleuls") == 88.0
+    assert len(reads) == 2
+
+    report.write_text("{ edited by hand", encoding="utf-8")  # harvests replace reports atomically
+    assert stats_routes.report_score(tmp_path, "salle-des-tilleuls") is None
+    report.unlink()
+    assert stats_routes.report_score(tmp_path, "salle-des-tilleuls") is None
+    assert stats_routes.report_score(tmp_path, "jamais-moissonnee") is None
