@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from rdflib import RDF, Graph, URIRef
 from rdflib.term import Node
 
@@ -9,14 +11,20 @@ from ontology import EVENT_TYPES, SCHEMA, SCHEMA_HTTPS
 
 _HTTPS_EVENT_TYPES = {URIRef(SCHEMA_HTTPS + str(t)[len(str(SCHEMA)):]) for t in EVENT_TYPES}
 SERIES_TYPES = {SCHEMA.EventSeries, URIRef(SCHEMA_HTTPS + "EventSeries")}
+# A node with one of these types is an event, whatever else it is; a series alone is not.
+_EVENT_TYPES = frozenset((EVENT_TYPES | _HTTPS_EVENT_TYPES) - SERIES_TYPES)
 
 
 def event_nodes(graph: Graph) -> list[Node]:
     """Every node typed as a schema.org Event (or subtype), in a stable order; series excluded."""
     nodes = set()
-    for etype in EVENT_TYPES | _HTTPS_EVENT_TYPES:
-        if etype in SERIES_TYPES:
-            continue
+    for etype in _EVENT_TYPES:
         nodes.update(graph.subjects(RDF.type, etype))
-    series_only = {n for n in nodes if set(graph.objects(n, RDF.type)) <= SERIES_TYPES}
-    return sorted(nodes - series_only, key=str)
+    return sorted(nodes, key=str)
+
+
+def events_in(triples: Iterable[tuple[Node, Node, Node]]) -> list[Node]:
+    """The events among some triples (one document's, one page block's), as `event_nodes` finds
+    them in a graph, without looking at the rest of the graph."""
+    rdf_type, event_types = RDF.type, _EVENT_TYPES
+    return sorted({s for s, p, o in triples if p == rdf_type and o in event_types}, key=str)

@@ -13,9 +13,12 @@ import lxml.etree
 import lxml.html
 from rdflib import Graph
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, decode_text, head_text
-from ._events import event_nodes
-from .jsonld import RemoteContextError, jsonld_document_to_graph
+from . import (
+    FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, decode_text, head_text, new_graph,
+)
+from ._events import events_in
+from ._oxigraph import add_triples, renamed_blank_nodes
+from .jsonld import JsonLdReader, RemoteContextError
 
 
 def parse(content: bytes, context: ParseContext) -> Parsed:
@@ -24,20 +27,16 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
         tree = lxml.html.fromstring(text)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ParseError(f"not an HTML page: {exc}") from exc
-    graph = Graph()
-    parsed = Parsed(graph=graph)
+    parsed = Parsed(graph=new_graph())
     _read_jsonld_blocks(tree, context, parsed)
-    known = set(event_nodes(graph))
     _read_microdata_and_rdfa(text, context, parsed)
-    for node in event_nodes(graph):
-        if node not in known:
-            parsed.origins.setdefault(node, "microdata/RDFa")
     return parsed
 
 
 def _read_jsonld_blocks(tree, context: ParseContext, parsed: Parsed) -> None:
     blocks = tree.xpath('//script[translate(@type, "JSONLDAPPLICATIO+", "jsonldapplicatio+")'
                         '="application/ld+json"]')
+    reader = JsonLdReader(parsed.graph, context.base_url)
     for index, block in enumerate(blocks, 1):
         where = f"JSON-LD block {index} (line {block.sourceline})"
         source = (block.text or "").strip()
@@ -54,16 +53,19 @@ def _read_jsonld_blocks(tree, context: ParseContext, parsed: Parsed) -> None:
         except RecursionError:
             parsed.problems.append(ParseProblem(where=where, message="the JSON is nested too deeply"))
             continue
-        block_graph = Graph()  # each block on its own: a broken one leaves nothing half-read,
-        try:                   # and finding its events does not rescan the whole page's graph
-            jsonld_document_to_graph(document, block_graph, context.base_url)
-            for node in event_nodes(block_graph):
-                parsed.origins.setdefault(node, where)
-            parsed.graph += block_graph
+        try:  # a broken block adds nothing; its events are found among its own triples
+            triples = reader.read(document)
         except RemoteContextError as exc:
             parsed.problems.append(ParseProblem(where=where, message=str(exc), field="@context"))
+            continue
+        except RecursionError:
+            parsed.problems.append(ParseProblem(where=where, message="the JSON is nested too deeply"))
+            continue
         except Exception as exc:  # rdflib raises many types for malformed JSON-LD
             parsed.problems.append(ParseProblem(where=where, message=f"not valid JSON-LD: {exc}"))
+            continue
+        for node in events_in(triples):
+            parsed.origins.setdefault(node, where)
 
 
 def _read_microdata_and_rdfa(text: str, context: ParseContext, parsed: Parsed) -> None:
@@ -77,16 +79,26 @@ def _read_microdata_and_rdfa(text: str, context: ParseContext, parsed: Parsed) -
         return
     for index, item in enumerate(data.get("microdata", []), 1):
         try:
-            document = microdata_to_jsonld(item)
-            parsed.graph.parse(data=json.dumps(document), format="json-ld", base=context.base_url)
+            _add_expanded(microdata_to_jsonld(item), context, parsed)
         except Exception as exc:
             parsed.problems.append(ParseProblem(where=f"microdata item {index}", message=str(exc)))
     rdfa = [node for node in data.get("rdfa", []) if len(node) > 2 or "@type" in node]
     if rdfa:
         try:
-            parsed.graph.parse(data=json.dumps(rdfa), format="json-ld", base=context.base_url)
+            _add_expanded(rdfa, context, parsed)
         except Exception as exc:
             parsed.problems.append(ParseProblem(where="RDFa", message=str(exc)))
+
+
+def _add_expanded(document, context: ParseContext, parsed: Parsed) -> None:
+    """Microdata or RDFa as expanded JSON-LD, read by rdflib (few pages have any) into a graph of
+    its own; its events not already found in a JSON-LD block are said to come from it."""
+    own = Graph()
+    own.parse(data=json.dumps(document), format="json-ld", base=context.base_url)
+    triples = renamed_blank_nodes(own)
+    add_triples(parsed.graph, triples)
+    for node in events_in(triples):
+        parsed.origins.setdefault(node, "microdata/RDFa")
 
 
 def microdata_to_jsonld(item: dict) -> dict:
