@@ -6,6 +6,9 @@ They belong to one router: no global state.
 
 A client is its IP address (`ClientAddresses`): the peer's, unless the peer is one of the
 operator's trusted proxies, which alone may say, in `X-Forwarded-For`, whom they forward for.
+The rate is counted per IPv4 address but per IPv6 /64 (`rate_key`): one subscriber line or host
+usually holds a whole /64, and could otherwise take a fresh address, and a fresh bucket, for
+every query.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ MAX_TRACKED_CLIENTS = 10_000
 MAX_FORWARDED_HOPS = 20
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPV6_RATE_PREFIX = 64
 
 
 def parse_networks(entries: Iterable[str]) -> list[IPNetwork]:
@@ -84,6 +88,19 @@ class ClientAddresses:
         return str(current)  # every hop is a trusted proxy: the left-most is the client
 
 
+def rate_key(client: str) -> str:
+    """What a client's rate is counted by: its IPv4 address, its IPv6 address's /64, or, for
+    what is no address (a junk hop, a test client), the name as it is."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    address = getattr(address, "ipv4_mapped", None) or address
+    if address.version == 6:
+        return str(ipaddress.IPv6Network((address, IPV6_RATE_PREFIX), strict=False))
+    return str(address)
+
+
 @dataclass
 class Bucket:
     tokens: float
@@ -91,8 +108,9 @@ class Bucket:
 
 
 class RateLimiter:
-    """A token bucket per client: `per_minute` queries a minute, refilled continuously, with
-    bursts of up to `per_minute`. Zero means no limit."""
+    """A token bucket per client (per `rate_key`: an IPv6 /64 is one client): `per_minute`
+    queries a minute, refilled continuously, with bursts of up to `per_minute`. Zero means no
+    limit."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute, self.clock = per_minute, clock
@@ -102,6 +120,7 @@ class RateLimiter:
         """Take one token for `client`, or raise 429 saying when the next one will be there."""
         if self.per_minute <= 0:
             return
+        client = rate_key(client)
         now, rate = self.clock(), self.per_minute / 60.0
         bucket = self._buckets.get(client)
         if bucket is None:

@@ -9,7 +9,10 @@ fresh snapshot, so answers are at most one write behind. A query still running a
 has its process killed (SIGKILL is safe: the snapshot is read-only) and replaced, while the other
 workers keep answering. With a memory limit, a worker's data segment is capped (`RLIMIT_DATA`:
 the memory it allocates, heap and anonymous mappings; not the files it maps): a query that needs
-more fails its allocation there, not in the server.
+more fails its allocation there, not in the server. What a worker writes on its stderr (Rust's
+"memory allocation of … bytes failed" as pyoxigraph aborts, a traceback) comes to the server on
+a pipe and is logged by it, a line for each, the allocation failure as one line saying what it
+means (`relay_stderr`).
 
 The worker does the whole answer — runs the query, cuts it at the row cap, serialises it in the
 format asked for (`answers.evaluate`) — and writes the bytes on a pipe, framed by a small header.
@@ -21,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import multiprocessing
 import os
 import pickle
+import re
 import resource
 import shutil
 import signal
@@ -49,6 +54,10 @@ _CONTEXT = multiprocessing.get_context("spawn")
 _HEADER = struct.Struct("!IQ")
 _PIPE_BYTES = 1 << 20
 _READ_BYTES = 1 << 20
+_LOGGED_LINE_CHARS = 500
+_ALLOCATION_FAILED = re.compile(r"memory allocation of (\d+) bytes failed")
+
+log = logging.getLogger("affiche.sparql")
 
 
 class QueryOverMemory(StoreError):
@@ -83,10 +92,17 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 def _send(fd: int, reply: Reply, body: bytes = b"") -> None:
+    """Write a reply in one system call (when the pipe has room for it): the server's event loop
+    then wakes once for it, rather than once for its header and again for its body — on a busy
+    machine each wake-up may wait for a CPU."""
     meta = pickle.dumps(reply)
-    _write_all(fd, _HEADER.pack(len(meta), len(body)) + meta)
-    if body:
+    head = _HEADER.pack(len(meta), len(body)) + meta
+    written = os.writev(fd, [head, body]) if body else 0
+    if written < len(head):
+        _write_all(fd, head[written:])
         _write_all(fd, body)
+    else:
+        _write_all(fd, memoryview(body)[written - len(head):])
 
 
 def limit_memory(memory_mb: int) -> None:
@@ -100,8 +116,13 @@ def limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def serve_jobs(jobs: Connection, replies: Connection, memory_mb: int = 0) -> None:
-    """A worker's loop: answer jobs until the pipe closes; keep the last snapshot open."""
+def serve_jobs(jobs: Connection, replies: Connection, memory_mb: int = 0,
+               stderr: Connection | None = None) -> None:
+    """A worker's loop: answer jobs until the pipe closes; keep the last snapshot open. What
+    the process writes on its stderr goes to `stderr`, for the server to log."""
+    if stderr is not None:
+        os.dup2(stderr.fileno(), 2)
+        stderr.close()
     limit_memory(memory_mb)
     out = replies.fileno()
     path, store = None, None
@@ -137,6 +158,27 @@ def _answer_job(store, query: PublicQuery) -> tuple[Reply, bytes]:
 
 
 # --- the server's end -----------------------------------------------------------------------
+
+
+def relay_stderr(fd: int, pid: int, memory_mb: int) -> None:
+    """Log what a worker writes on its stderr, a line at a time, until the worker ends (run in
+    a thread of its own; closes `fd`). Rust's allocation failure is said as what it is, in one
+    line; what follows it is the abort's own noise (a backtrace, which fails to allocate in
+    turn), logged at debug level only."""
+    aborting = False
+    with open(fd, "rb") as stream:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").strip()[:_LOGGED_LINE_CHARS]
+            failed = _ALLOCATION_FAILED.search(line)
+            if aborting:
+                log.debug("sparql: query worker (pid %d): %s", pid, line)
+            elif failed and memory_mb > 0:
+                aborting = True
+                log.warning("sparql: a query worker (pid %d) reached its memory limit "
+                            "(AFFICHE_SPARQL_WORKER_MEMORY_MB=%d) asking for %s bytes more; its "
+                            "query was stopped", pid, memory_mb, failed[1])
+            elif line:
+                log.warning("sparql: query worker (pid %d): %s", pid, line)
 
 
 def _widen_pipe(fd: int) -> None:
@@ -193,14 +235,22 @@ class Worker:
     def __init__(self, memory_mb: int = 0) -> None:
         job_reader, self.jobs = _CONTEXT.Pipe(duplex=False)
         self.replies, reply_writer = _CONTEXT.Pipe(duplex=False)
+        stderr_reader, stderr_writer = _CONTEXT.Pipe(duplex=False)
         for end in (self.jobs, self.replies):
             _widen_pipe(end.fileno())
-        self.process = _CONTEXT.Process(target=serve_jobs, daemon=True,
-                                        args=(job_reader, reply_writer, memory_mb),
-                                        name="affiche-sparql-worker")
+        self.process = _CONTEXT.Process(
+            target=serve_jobs, daemon=True, name="affiche-sparql-worker",
+            args=(job_reader, reply_writer, memory_mb, stderr_writer))
         self.process.start()
-        job_reader.close()
-        reply_writer.close()
+        for end in (job_reader, reply_writer, stderr_writer):
+            end.close()
+        # The relay owns (a copy of) the reading end from now on, and ends with the process.
+        relayed = os.dup(stderr_reader.fileno())
+        stderr_reader.close()
+        self._relay = threading.Thread(target=relay_stderr,
+                                       args=(relayed, self.process.pid, memory_mb),
+                                       daemon=True, name="affiche-sparql-worker-stderr")
+        self._relay.start()
         os.set_blocking(self.replies.fileno(), False)  # read from the event loop only
         self.ready = False
         self.snapshot: str | None = None
@@ -271,11 +321,17 @@ class Worker:
             for end in (self.jobs, self.replies):
                 if not end.closed:
                     end.close()
+        self._relay.join(timeout=2)  # what the process wrote last is logged by now
 
 
 class IdleWorkers:
     """The workers free for a query. Taken from the event loop (whichever one runs the query:
-    tests run several), given back from it or from a thread that started a replacement."""
+    tests run several), given back from it or from a thread that started a replacement.
+
+    Last in, first out: the worker that answered last answers next, so that when queries come
+    one at a time they all go to one process whose caches (RocksDB's blocks, the CPU's) hold
+    what the last queries read; the others wait as spares, rather than each finding its caches
+    colder in turn."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -304,7 +360,7 @@ class IdleWorkers:
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._idle:
-                return self._idle.popleft()
+                return self._idle.pop()
             waiter = loop.create_future()
             self._waiters.append((loop, waiter))
         try:
@@ -360,7 +416,7 @@ class QueryWorkers:
     async def answer(self, query: PublicQuery) -> Answer:
         """The answer to `query`, from a worker; StoreTimeout (the worker killed) past the
         deadline, QueryOverMemory past the memory limit, QuerySyntaxError, or StoreError."""
-        worker = await self._idle.get(self.start_timeout_s)
+        worker = await self._idle_worker()
         try:
             await worker.wait_ready(self.start_timeout_s)
             previous = worker.snapshot
@@ -375,12 +431,21 @@ class QueryWorkers:
             await asyncio.to_thread(self._replace, worker)
             raise self._ended(worker) from exc
         except BaseException:  # cancelled, or the pool broke: its late reply must not be read
-            self._replace(worker)
+            self._replace_in_background(worker)
             raise
         self._idle.put(worker)
         if previous is not None and previous != snapshot:
             await asyncio.to_thread(self._collect_snapshots)
         return self._outcome(reply, body)
+
+    async def _idle_worker(self) -> Worker:
+        """An idle worker; one that died while idle (killed from outside) is replaced rather
+        than given a query to fail."""
+        while True:
+            worker = await self._idle.get(self.start_timeout_s)
+            if worker.process.is_alive():
+                return worker
+            self._replace_in_background(worker)
 
     def _outcome(self, reply: Reply, body: bytes) -> Answer:
         if reply.status == "answer":
@@ -417,6 +482,13 @@ class QueryWorkers:
             worker = Worker(self.memory_mb)
             self._workers.add(worker)
         self._idle.put(worker)
+
+    def _replace_in_background(self, worker: Worker) -> None:
+        """`_replace` in a thread of its own, not awaited: for a query that was cancelled (its
+        client went away), which can await nothing more. Killing and reaping a process and
+        spawning the next take milliseconds that would otherwise stop every other request."""
+        threading.Thread(target=self._replace, args=(worker,), daemon=True,
+                         name="affiche-sparql-replace").start()
 
     def _replace(self, worker: Worker) -> None:
         """Kill a worker (stuck past its deadline, or dead) and start another in its place."""

@@ -15,6 +15,7 @@ from sparql.throttle import (
     ConcurrencyGate,
     RateLimiter,
     parse_networks,
+    rate_key,
 )
 
 
@@ -56,6 +57,24 @@ def test_clients_are_counted_apart() -> None:
     limiter.admit("192.0.2.2")
     with pytest.raises(TooManyRequests):
         limiter.admit("192.0.2.1")
+
+
+def test_an_ipv6_client_is_its_slash_64() -> None:
+    limiter = RateLimiter(per_minute=1, clock=Clock())
+    limiter.admit("2001:db8:a:b::1")
+    with pytest.raises(TooManyRequests):  # another address of the same /64: the same client
+        limiter.admit("2001:db8:a:b:ffff:ffff:ffff:fffe")
+    limiter.admit("2001:db8:a:c::1")  # the next /64 is another client
+    limiter.admit("::ffff:192.0.2.1")  # an IPv4-mapped address is its IPv4 address…
+    with pytest.raises(TooManyRequests):
+        limiter.admit("192.0.2.1")
+    limiter.admit("192.0.2.2")  # …and IPv4 clients stay one per address
+
+
+def test_rate_keys() -> None:
+    assert rate_key("2001:DB8:a:b:1:2:3:4") == "2001:db8:a:b::/64"
+    assert rate_key("192.0.2.1") == "192.0.2.1"
+    assert rate_key("testclient") == "testclient"  # no address: counted by its name
 
 
 def test_zero_means_no_limit() -> None:
@@ -169,6 +188,27 @@ async def test_the_rate_limit_counts_clients_behind_a_trusted_proxy_apart(truste
         assert statuses == [200, 200, 429]
     else:  # the header is not believed: all three come from the proxy, one client
         assert statuses == [200, 429, 429]
+
+
+@pytest.mark.anyio
+async def test_the_router_counts_an_ipv6_client_by_its_slash_64() -> None:
+    from .test_endpoint import make_app
+    from .test_workers import BlockingStore
+
+    store = BlockingStore()
+    store.release.set()
+    app = make_app(store, SparqlLimits(rate_per_minute=1))
+
+    async def ask(peer: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(peer, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/sparql", params={"query": "SELECT * {}"})
+            return response.status_code
+
+    statuses = [await ask(peer) for peer in
+                ("2001:db8:5:6::10", "2001:db8:5:6::11", "2001:db8:5:7::10", "192.0.2.8",
+                 "192.0.2.9")]
+    assert statuses == [200, 429, 200, 200, 200]
 
 
 def test_the_setting_lists_addresses_and_networks(tmp_path) -> None:

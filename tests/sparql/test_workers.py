@@ -123,6 +123,26 @@ def test_graphs_and_booleans_in_the_format_asked_for(workers) -> None:
     assert bool(ox.parse_query_results(asked.body, format=ox.QueryResultsFormat.XML))
 
 
+@pytest.mark.parametrize("size", [0, 10, 3 * 1024 * 1024])
+def test_a_reply_crosses_the_pipe_whole(size: int) -> None:
+    """Header, reply and body written at once (a body over the pipe's capacity in several
+    writes), read back as one frame."""
+    from sparql.workers import Reply, _Frame, _send
+
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    reader, writer = os.pipe()
+    sender = threading.Thread(target=_send, args=(writer, Reply("answer", "text/csv", True),
+                                                  body))
+    sender.start()
+    frame = _Frame()
+    while not frame.complete:
+        frame.take(os.read(reader, frame.wanted()))
+    sender.join()
+    os.close(reader)
+    os.close(writer)
+    assert frame.reply() == (Reply("answer", "text/csv", True), body)
+
+
 def test_a_syntax_error_comes_back_as_one(workers) -> None:
     with pytest.raises(QuerySyntaxError, match="error at 1:"):
         answer(workers, "SELECT ?x WHERE { ?x }")
@@ -156,22 +176,57 @@ def test_a_runaway_query_is_stopped_and_its_process_killed(workers) -> None:
     assert len(run_names(workers)) == 500  # the replacement answers
 
 
-def test_a_worker_that_dies_is_a_store_error_and_is_replaced(workers) -> None:
+def test_a_worker_that_dies_while_idle_is_replaced_without_failing_a_query(workers) -> None:
     victim = next(iter(workers._workers))
     asyncio.run(victim.wait_ready(60))
     victim.process.kill()
     victim.process.join()
-    errors = 0
-    for _ in range(2):  # idle workers are taken in turn: one of these two is the dead one
-        try:
-            run_names(workers)
-        except StoreError as exc:
-            assert "stopped unexpectedly" in str(exc)
-            errors += 1
-    assert errors == 1
+
+    async def two_at_once() -> list[Answer]:  # both workers taken: the dead one among them
+        return await asyncio.gather(*(workers.answer(PublicQuery(NAMES)) for _ in range(2)))
+
+    for answered in asyncio.run(two_at_once()):
+        assert len(json.loads(answered.body)["results"]["bindings"]) == 500
     assert victim.process.pid not in worker_pids(workers)
     assert len(worker_pids(workers)) == 2
-    assert len(run_names(workers)) == 500
+
+
+def test_a_worker_that_dies_during_a_query_is_a_store_error_and_is_replaced(tmp_path) -> None:
+    store = EmbeddedStore(None)
+    store.replace_graph(GRAPH, concerts(1500))
+    pool = QueryWorkers(store, tmp_path / "snapshots", processes=1, timeout_s=60)
+    pool.start()
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(pool.answer(PublicQuery(CARTESIAN)))
+        worker = next(iter(pool._workers))
+        while worker.snapshot is None:  # the query has reached its worker
+            await asyncio.sleep(0.02)
+        worker.process.kill()
+        with pytest.raises(StoreError, match="stopped unexpectedly"):
+            await running
+        assert worker not in pool._workers and len(pool._workers) == 1
+        answered = await pool.answer(PublicQuery(NAMES))
+        assert len(json.loads(answered.body)["results"]["bindings"]) == 1500
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+
+
+def test_queries_one_at_a_time_go_to_the_worker_that_answered_last(tmp_path,
+                                                                     disk_store) -> None:
+    """Its caches hold what the last queries read; the other workers stay spare."""
+    pool = QueryWorkers(disk_store, tmp_path / "snapshots", processes=3, timeout_s=60)
+    pool.start()
+    try:
+        for _ in range(4):
+            assert len(run_names(pool)) == 500
+        used = [worker for worker in pool._workers if worker.snapshot is not None]
+        assert len(used) == 1
+    finally:
+        pool.close()
 
 
 # --- through /sparql over real HTTP ---------------------------------------------------------
@@ -287,6 +342,57 @@ def test_a_query_running_while_the_pool_closes_leaves_no_process(tmp_path) -> No
     assert pool._workers == set() and not worker.process.is_alive()
 
 
+def on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_query_replaces_its_worker_off_the_event_loop(tmp_path) -> None:
+    """Killing a process and spawning the next one block: done on the event loop, they would
+    hold up every other request."""
+    store = EmbeddedStore(None)
+    store.replace_graph(GRAPH, concerts(1500))
+    pool = QueryWorkers(store, tmp_path / "snapshots", processes=1, timeout_s=60)
+    pool.start()
+    seen: list[tuple[str, bool]] = []
+    add_worker = pool._add_worker
+
+    def recorded_add_worker() -> None:
+        seen.append(("spawn", on_event_loop()))
+        add_worker()
+
+    pool._add_worker = recorded_add_worker
+    try:
+        runaway = asyncio.ensure_future(pool.answer(PublicQuery(CARTESIAN)))
+        worker = next(iter(pool._workers))
+        kill = worker.kill
+
+        def recorded_kill() -> None:
+            seen.append(("kill", on_event_loop()))
+            kill()
+
+        worker.kill = recorded_kill
+        while worker.snapshot is None:  # the query has reached its worker
+            await asyncio.sleep(0.02)
+        runaway.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runaway
+        for _ in range(600):  # the replacement starts in the background
+            if len(seen) == 2 and pool._workers and worker not in pool._workers:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == [("kill", False), ("spawn", False)]
+        assert not worker.process.is_alive()
+        names = json.loads((await pool.answer(PublicQuery(NAMES))).body)["results"]["bindings"]
+        assert len(names) == 1500  # the replacement answers
+    finally:
+        pool.close()
+
+
 # --- the memory limit -----------------------------------------------------------------------
 
 # Every triple with every triple with every triple, sorted: the sort holds every row in memory.
@@ -302,8 +408,8 @@ def allocated_mb(pid: int) -> int:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
 @pytest.mark.anyio
-async def test_a_memory_hungry_query_is_stopped_while_others_are_answered(disk_store,
-                                                                          tmp_path) -> None:
+async def test_a_memory_hungry_query_is_stopped_while_others_are_answered(
+        disk_store, tmp_path, caplog, capfd) -> None:
     # What a worker holds at rest depends on the machine (RocksDB's threads and caches): the
     # limit is what one holds after a small query, plus 300 MB for queries.
     probe = QueryWorkers(disk_store, tmp_path / "probe", processes=1, timeout_s=30)
@@ -329,4 +435,41 @@ async def test_a_memory_hungry_query_is_stopped_while_others_are_answered(disk_s
         assert len(worker_pids(pool)) == 2  # the stopped worker was replaced
     finally:
         pool.close()
+    # The server says it in one line of its log; Rust's own words stay off its stderr.
+    said = [r.getMessage() for r in caplog.records if "memory limit" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert f"AFFICHE_SPARQL_WORKER_MEMORY_MB={at_rest + 300}" in said[0]
+    assert "memory allocation" not in capfd.readouterr().err
+
+
+def test_what_a_worker_writes_on_its_stderr_is_logged_a_line_at_a_time(caplog, capfd) -> None:
+    """Not lost, not mixed into the server's stderr: each line logged, the allocation failure
+    said plainly, and only with a memory limit set (without one, it is logged as it is)."""
+    import logging
+
+    from sparql.workers import relay_stderr
+
+    caplog.set_level(logging.WARNING, logger="affiche.sparql")
+    written = (b"Traceback (most recent call last):\n  oops\n\n"
+               b"memory allocation of 1234567 bytes failed\n")
+    aborting = b"stack backtrace:\nmemory allocation of 96 bytes failed\n"
+    for memory_mb in (512, 0):
+        caplog.clear()
+        reader, writer = os.pipe()
+        os.write(writer, written + aborting)
+        os.close(writer)
+        relay_stderr(reader, 4242, memory_mb)
+        lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert lines[:2] == ["sparql: query worker (pid 4242): Traceback (most recent call last):",
+                             "sparql: query worker (pid 4242): oops"]
+        if memory_mb:  # one line for the failure, none for the abort's backtrace after it
+            assert len(lines) == 3
+            assert "reached its memory limit (AFFICHE_SPARQL_WORKER_MEMORY_MB=512) asking for " \
+                "1234567 bytes" in lines[2]
+        else:
+            assert lines[2:] == [
+                "sparql: query worker (pid 4242): memory allocation of 1234567 bytes failed",
+                "sparql: query worker (pid 4242): stack backtrace:",
+                "sparql: query worker (pid 4242): memory allocation of 96 bytes failed"]
+    assert capfd.readouterr().err == ""
 
