@@ -80,22 +80,70 @@ def canonical_descriptions(descriptions: dict[str, Iterable[tuple[Node, Node, No
     """Each description (a graph, or its triples) as sorted N-Triples, without
     `affiche:harvestedAt`, spelled as the store spells it.
 
-    The store keeps values, not spellings (`"12.0"^^xsd:decimal` comes back as `"12"`): going
-    through the same encoding makes members spell every literal exactly as the dumps do. One
-    in-memory store holds the whole batch, one named graph per event. `terms` shares the
+    The store keeps values, not spellings (`"12.0"^^xsd:decimal` comes back as `"12"`, `@fr-BE`
+    as `@fr-be`): going through the same encoding makes members spell every literal exactly as
+    the dumps do. Each distinct term of the batch goes through one in-memory store once
+    (`spellings`), and each description is written from these spellings. `terms` shares the
     conversions already made for the same feed.
     """
-    terms = OxTerms() if terms is None else terms
-    canonical = ox.Store()
-    canonical.extend(
-        ox.Quad(terms[s], terms[p], terms[o], ox.NamedNode(iri))
-        for iri, graph in descriptions.items() for s, p, o in graph if p != AFFICHE.harvestedAt
-    )
+    left_out = {AFFICHE.harvestedAt}  # a set: an IRI's hash is cached, equality is a Python call
+    kept = {iri: [t for t in graph if t[1] not in left_out] for iri, graph in descriptions.items()}
+    spelled = spellings((term for triples in kept.values() for triple in triples for term in triple),
+                        terms)
+    return {iri: "".join(sorted({f"{spelled[s]} {spelled[p]} {spelled[o]} .\n" for s, p, o in triples}))
+            for iri, triples in kept.items()}
+
+
+def canonical_node_descriptions(index: dict[Node, list[tuple[Node, Node]]],
+                                described: dict[str, list[Node]],
+                                spelled: dict[Node, str]) -> dict[str, str]:
+    """`canonical_descriptions` of descriptions given as the nodes they describe (each node's
+    triples are in `index`, its terms in `spelled`): the lines of a node several events share (a
+    venue, an organiser) are written once."""
+    left_out = {AFFICHE.harvestedAt}
+    lines_of: dict[Node, list[str]] = {}
     out = {}
-    for iri in descriptions:
-        text = canonical.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.NamedNode(iri))
-        out[iri] = "".join(sorted(line + "\n" for line in text.decode("utf-8").splitlines() if line))
+    for iri, nodes in described.items():
+        lines: set[str] = set()
+        for node in nodes:
+            written = lines_of.get(node)
+            if written is None:
+                pairs = index.get(node, ())
+                s = spelled[node] if pairs else ""
+                written = lines_of[node] = [f"{s} {spelled[p]} {spelled[o]} .\n"
+                                            for p, o in pairs if p not in left_out]
+            lines.update(written)
+        out[iri] = "".join(sorted(lines))
     return out
+
+
+def ntriples(triples: Iterable[tuple[Node, Node, Node]], spelled: dict[Node, str]) -> bytes:
+    """N-Triples of the triples, each term as `spellings` gives it."""
+    return "".join(f"{spelled[s]} {spelled[p]} {spelled[o]} .\n" for s, p, o in triples).encode("utf-8")
+
+
+_SPELLING_PREFIX = "urn:affiche:spelling:"
+
+
+def spellings(terms: Iterable[Node], converted: OxTerms | None = None) -> dict[Node, str]:
+    """Each distinct term -> its N-Triples spelling once through an in-memory store, as the
+    store's dumps write it. Raises ValueError for a term the store refuses (an IRI it cannot
+    hold, a malformed language tag)."""
+    converted = OxTerms() if converted is None else converted
+    distinct = list(dict.fromkeys(terms))
+    store = ox.Store()
+    predicate = ox.NamedNode(_SPELLING_PREFIX)
+    store.extend(ox.Quad(ox.NamedNode(f"{_SPELLING_PREFIX}{i}"), predicate, converted[term])
+                 for i, term in enumerate(distinct))
+    text = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()).decode("utf-8")
+    head = len(_SPELLING_PREFIX) + 1  # "<urn:affiche:spelling:"
+    skip = len(_SPELLING_PREFIX) + 3  # "<urn:affiche:spelling:> " before the term
+    spelled = {}
+    for line in text.splitlines():
+        if line:
+            number, _, rest = line[head:].partition("> ")
+            spelled[distinct[int(number)]] = rest[skip:-2]  # and " ." after it
+    return spelled
 
 
 def without_harvest_time(graph: Graph) -> Graph:

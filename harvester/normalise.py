@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache, cached_property, lru_cache
+from types import SimpleNamespace
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -27,11 +29,11 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from ontology import (
-    AFFICHE, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
+    AFFICHE, EVENT_TYPES, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
 )
 
 from . import identity
-from .formats._events import event_nodes
+from .formats._events import _HTTPS_EVENT_TYPES, SERIES_TYPES
 
 DATE_PROPERTIES = {SCHEMA[p] for p in (
     "startDate", "endDate", "doorTime", "previousStartDate", "validFrom", "validThrough",
@@ -60,6 +62,16 @@ ENTITY_KINDS = {
     AFFICHE.Production: "work",
 }
 _SCHEMA_HTTP = str(SCHEMA)
+# schema.org terms the identity look-ups read per node, resolved once (a namespace attribute
+# is a call each time)
+_S = SimpleNamespace(type=RDF.type, **{name: SCHEMA[name] for name in (
+    "address", "addressLocality", "identifier", "location", "name", "propertyID", "sameAs",
+    "startDate", "taxID", "url", "value", "vatID")})
+# what `formats._events.event_nodes` counts as an event (a node with one of these types)
+_EVENT_TYPES = frozenset((EVENT_TYPES | _HTTPS_EVENT_TYPES) - SERIES_TYPES)
+# the prefixes a normalised graph binds over rdflib's own (whose `schema` is https)
+PREFIXES = (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV))
+Triple = tuple[Node, Node, Node]
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FREE_WORDS = {"free", "gratuit", "gratuite", "entrée libre", "entree libre", "libre", "0"}
 
@@ -86,37 +98,120 @@ class NormaliseWarning:
     message: str
 
 
+class Triples:
+    """The normalised graph: subject -> predicate -> objects, in the order added, each triple
+    once. What rdflib's SimpleMemory keeps, without its two other indexes, and read without a
+    call per look-up: built once, then shared by validation, descriptions and the change log."""
+
+    __slots__ = ("spo",)
+
+    def __init__(self) -> None:
+        self.spo: dict[Node, dict[Node, dict[Node, None]]] = {}
+
+    def add(self, s: Node, p: Node, o: Node) -> None:
+        po = self.spo.get(s)
+        if po is None:
+            po = self.spo[s] = {}
+        objects = po.get(p)
+        if objects is None:
+            po[p] = {o: None}
+        else:
+            objects[o] = None
+
+    def remove(self, s: Node, p: Node, o: Node) -> None:
+        self.spo.get(s, {}).get(p, {}).pop(o, None)
+
+    def set(self, s: Node, p: Node, o: Node) -> None:
+        """`Graph.set`: (s, p) has this one object."""
+        self.spo.setdefault(s, {})[p] = {o: None}
+
+    def objects(self, s: Node, p: Node) -> list[Node]:
+        return list(self.spo.get(s, {}).get(p, ()))
+
+    def value(self, s: Node, p: Node) -> Node | None:
+        return next(iter(self.spo.get(s, {}).get(p, ())), None)
+
+    def __iter__(self) -> Iterator[Triple]:
+        for s, po in self.spo.items():
+            for p, objects in po.items():
+                for o in objects:
+                    yield s, p, o
+
+    def __len__(self) -> int:
+        return sum(len(objects) for po in self.spo.values() for objects in po.values())
+
+    def index(self) -> dict[Node, list[tuple[Node, Node]]]:
+        """Each subject's (predicate, object) pairs (`pipeline.node_index` of these triples)."""
+        return {s: [(p, o) for p, objects in po.items() for o in objects]
+                for s, po in self.spo.items()}
+
+
 @dataclass
 class Normalised:
-    graph: Graph
+    triples: Triples
     events: list[URIRef] = field(default_factory=list)
     origins: dict[URIRef, str] = field(default_factory=dict)
     renamed: dict[Node, URIRef] = field(default_factory=dict)  # node as parsed -> minted IRI
     dropped: list[str] = field(default_factory=list)  # statements left out, and why
     warnings: list[NormaliseWarning] = field(default_factory=list)  # kept as written, but doubtful
 
+    @cached_property
+    def graph(self) -> Graph:
+        """The triples as an rdflib graph, made when asked for (the harvest itself reads
+        `triples`); SimpleMemory, as the normaliser's graph always was."""
+        out = Graph(store="SimpleMemory")
+        add = out.store.add
+        for triple in self.triples:
+            add(triple, None)
+        for prefix, namespace in PREFIXES:
+            out.bind(prefix, namespace, replace=True)
+        return out
 
-def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = None) -> Normalised:
-    """Return the canonical graph of a parsed feed; the input graph is left untouched."""
+
+def normalise(graph: Iterable[Triple], context: NormaliseContext,
+              origins: dict | None = None) -> Normalised:
+    """Return the canonical triples of a parsed feed (a graph, or its triples); the input is
+    left untouched."""
     dropped: list[str] = []
-    parsed = list(graph)  # read once: each pass over an rdflib graph costs more than over a list
-    canonical = _rewrite_schema_https(graph, parsed, dropped)
-    triples = parsed if canonical is graph else list(canonical)
-    parsed_events = event_nodes(canonical)
-    renamed = _mint_iris(parsed_events, triples, context)
-    # rdflib's default store keeps contexts (named graphs) this graph never has: about a third
-    # of the cost of each add. SimpleMemory keeps the same triples without them.
-    out = Graph(store="SimpleMemory")
-    values: dict[tuple[Node, Node], Node] = {}  # a feed repeats its towns, prices, types…
+    # read once: each pass over an rdflib graph costs more than over a list (and through
+    # `iter`: `list` would first ask the graph its length, which counts every triple). One object
+    # per IRI and blank node: every look-up keyed by one afterwards finds it by identity, where an
+    # equal but distinct one costs a Python call (some parsers make a new IRI per statement).
+    # Literals are left as they are: hashing one is itself a Python call.
+    nodes: dict[Node, Node] = dict(_KNOWN)
+    intern = nodes.setdefault
+    parsed = [(intern(s, s), intern(p, p), o if type(o) is Literal else intern(o, o))
+              for s, p, o in iter(graph)]
+    triples = _rewrite_schema_https(parsed, dropped)
+    lookups = _Lookups(triples)
+    parsed_events = sorted(lookups.events, key=str)
+    renamed = _mint_iris(parsed_events, lookups, context)
+    out = Triples()
+    spo = out.spo
+    # a feed repeats its towns, prices, types…: each (property, value) is normalised once, and
+    # kept as (value, whether it is left out)
+    values: dict[tuple[Node, Node], tuple[Node, bool]] = {}
+    get_renamed = renamed.get
     for s, p, o in triples:
-        o = renamed.get(o, o)
-        value = values.get((p, o))
-        if value is None:
-            value = values[(p, o)] = _well_formed_language(_normalise_object(p, o, context), context)
-        if p in URL_PROPERTIES and _is_script_url(value):
+        o = get_renamed(o, o)
+        known = values.get((p, o))
+        if known is None:
+            value = _well_formed_language(_normalise_object(p, o, context), context)
+            known = values[(p, o)] = (value, p in URL_PROPERTIES and _is_script_url(value))
+        value, left_out = known
+        if left_out:
             dropped.append(f"left out {_local_name(p)} {str(value)[:60]!r}: not a web address")
             continue
-        out.add((renamed.get(s, s), p, value))
+        s = get_renamed(s, s)
+        po = spo.get(s)
+        if po is None:
+            spo[s] = {p: {value: None}}
+            continue
+        objects = po.get(p)
+        if objects is None:
+            po[p] = {value: None}
+        else:
+            objects[value] = None
     _keep_organiser_iris(out, renamed, context)
     events = sorted({renamed.get(n, n) for n in parsed_events}, key=str)
     _add_disciplines(out, events)
@@ -128,9 +223,7 @@ def normalise(graph: Graph, context: NormaliseContext, origins: dict | None = No
         minted = renamed.get(_https_to_http(node), renamed.get(node, node))
         if isinstance(minted, URIRef):
             event_origins[minted] = where
-    for prefix, namespace in (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV)):
-        out.bind(prefix, namespace, replace=True)
-    return Normalised(graph=out, events=events, origins=event_origins, renamed=renamed,
+    return Normalised(triples=out, events=events, origins=event_origins, renamed=renamed,
                       dropped=dropped, warnings=warnings)
 
 
@@ -156,30 +249,38 @@ def _is_valid_iri(term: Node) -> bool:
 def _needs_rewrite(graph: Iterable[tuple[Node, Node, Node]]) -> bool:
     """Whether some term is in https://schema.org/ or is not an IRI the store can hold: most feeds
     have none, and then the graph is used as it is rather than copied triple by triple."""
-    checked: set[Node] = set()
+    checked: set[Node] = set()  # IRIs only: hashing a Literal is a Python call, an IRI's is not
+    kinds: dict[type, type | None] = {}  # isinstance(…, Literal) is a Python call (an ABC)
     for triple in graph:
         for term in triple:
+            kind = kinds.get(type(term), _UNKNOWN)
+            if kind is _UNKNOWN:
+                kind = kinds[type(term)] = next(
+                    (k for k in (URIRef, Literal) if isinstance(term, k)), None)
+            if kind is Literal:
+                term = term.datatype
+                if term is None:
+                    continue
+            elif kind is None:
+                continue
             if term in checked:
                 continue
             checked.add(term)
-            if isinstance(term, URIRef):
-                if str(term).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term):
-                    return True
-            elif isinstance(term, Literal) and term.datatype is not None:
-                if str(term.datatype).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term.datatype):
-                    return True
+            if str(term).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term):
+                return True
     return False
 
 
-def _rewrite_schema_https(graph: Graph, triples: list[tuple[Node, Node, Node]],
-                          dropped: list[str]) -> Graph:
+_UNKNOWN = object()
+
+
+def _rewrite_schema_https(triples: list[Triple], dropped: list[str]) -> list[Triple]:
     """Rewrite https://schema.org/ to http. A node named by an unusable IRI (relative, with
     spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out.
-    A graph with nothing to rewrite is returned as it is (and not changed later); `triples` are
-    its triples, read once by the caller."""
+    Triples with nothing to rewrite are returned as they are (and not changed later)."""
     if not _needs_rewrite(triples):
-        return graph
-    out = Graph()
+        return triples
+    out = Graph()  # the rewritten triples, each once, in the order rdflib gives them
     unusable: dict[Node, BNode] = {}
 
     def usable(term: Node) -> Node:
@@ -198,7 +299,14 @@ def _rewrite_schema_https(graph: Graph, triples: list[tuple[Node, Node, Node]],
             dropped.append(f"left out a statement with an invalid IRI: {str(p if not _is_valid_iri(p) else o)[:120]!r}")
             continue
         out.add((usable(s), _https_to_http(p), usable(o)))
-    return out
+    return list(out)
+
+
+# The IRIs normalisation compares with, as the objects the feed's own are interned to (above).
+_KNOWN = {term: term for term in (
+    *vars(_S).values(), *ENTITY_KINDS, *_EVENT_TYPES, *URL_PROPERTIES, *DATE_PROPERTIES,
+    *TEXT_PROPERTIES, *ENUM_PROPERTIES, *DECIMAL_PROPERTIES, SCHEMA.Offer, SCHEMA.AggregateOffer,
+    SCHEMA.price, SCHEMA.priceCurrency, SCHEMA.keywords, SCHEMA.Event)}
 
 
 # --- identity -------------------------------------------------------------------------------
@@ -209,19 +317,42 @@ class _Lookups:
     several times more each, and minting makes several per node. Objects come in the graph's
     order, as rdflib gives them."""
 
-    def __init__(self, graph: Iterable[tuple[Node, Node, Node]]) -> None:
-        self._pairs: dict[Node, list[tuple[Node, Node]]] = defaultdict(list)
-        self._objects: dict[tuple[Node, Node], list[Node]] = defaultdict(list)
+    def __init__(self, graph: Iterable[Triple]) -> None:
+        self._pairs: dict[Node, list[tuple[Node, Node]]] = {}
+        self._objects: dict[Node, dict[Node, list[Node]]] = {}  # made per node when asked
         self.located: set[Node] = set()  # objects of schema:location
-        location = SCHEMA.location  # a namespace attribute costs a call: once, not per triple
+        self.events: set[Node] = set()  # nodes typed as a schema.org Event (`event_nodes`)
+        self.types: dict[Node, list[Node]] = {}  # each node's rdf:type, in the graph's order
+        # a dict, not `p == …`: an IRI's hash is cached, its equality is a Python call
+        special = {SCHEMA.location: self.located, RDF.type: self.events}
+        event_types, types = _EVENT_TYPES, self.types
+        pairs = self._pairs
+        subject, current = None, None
         for s, p, o in graph:
-            self._pairs[s].append((p, o))
-            self._objects[(s, p)].append(o)
-            if p == location:
-                self.located.add(o)
+            if s is not subject:  # a graph gives each subject's triples together
+                subject, current = s, pairs.get(s)
+                if current is None:
+                    current = pairs[s] = []
+            current.append((p, o))
+            found = special.get(p)
+            if found is self.located:
+                found.add(o)
+            elif found is not None:
+                types.setdefault(s, []).append(o)
+                if o in event_types:
+                    found.add(s)
 
     def objects(self, node: Node, prop: URIRef) -> Iterator[Node]:
-        return iter(self._objects.get((node, prop), ()))
+        by_property = self._objects.get(node)
+        if by_property is None:
+            by_property = self._objects[node] = {}
+            for p, o in self._pairs.get(node, ()):
+                objects = by_property.get(p)
+                if objects is None:
+                    by_property[p] = [o]
+                else:
+                    objects.append(o)
+        return iter(by_property.get(prop, ()))
 
     def predicate_objects(self, node: Node) -> Iterator[tuple[Node, Node]]:
         return iter(self._pairs.get(node, ()))
@@ -237,30 +368,30 @@ def _first_text(graph: _Lookups, node: Node, prop: URIRef) -> str:
 
 def _organiser_id(graph: _Lookups, node: Node) -> str:
     """What the organiser identifies the event by: identifier, own IRI, URL (+ start), or content."""
-    identifier = _first_text(graph, node, SCHEMA.identifier)
+    identifier = _first_text(graph, node, _S.identifier)
     if identifier:
         return f"id:{identifier}"
     if isinstance(node, URIRef):
         return f"iri:{node}"
-    start = _first_text(graph, node, SCHEMA.startDate)
-    urls = sorted(str(u) for u in graph.objects(node, SCHEMA.url))
+    start = _first_text(graph, node, _S.startDate)
+    urls = sorted(str(u) for u in graph.objects(node, _S.url))
     if urls:
         return f"url:{urls[0]}|{start}"
-    location = next(graph.objects(node, SCHEMA.location), None)
-    place = _first_text(graph, location, SCHEMA.name) if location is not None else ""
-    return f"content:{_first_text(graph, node, SCHEMA.name)}|{start}|{place}"
+    location = next(graph.objects(node, _S.location), None)
+    place = _first_text(graph, location, _S.name) if location is not None else ""
+    return f"content:{_first_text(graph, node, _S.name)}|{start}|{place}"
 
 
 def _entity_identity(graph: _Lookups, node: Node) -> tuple[str, str]:
     """(label, identity) for a place, organisation, person or work."""
-    name = _first_text(graph, node, SCHEMA.name)
+    name = _first_text(graph, node, _S.name)
     shared = identity.strongest(_external_ids(graph, node))
     if shared:  # the key must not depend on how each source spells the name
         return shared, f"ext:{shared}"
-    address = next(graph.objects(node, SCHEMA.address), None)
+    address = next(graph.objects(node, _S.address), None)
     locality = ""
     if address is not None:
-        locality = _first_text(graph, address, SCHEMA.addressLocality) or (
+        locality = _first_text(graph, address, _S.addressLocality) or (
             str(address) if isinstance(address, Literal) else "")
     if name:
         return name, f"name:{_fold(name)}|{_fold(locality)}"
@@ -272,17 +403,17 @@ def _external_ids(graph: _Lookups, node: Node) -> set[str]:
     identifier (text or PropertyValue with a propertyID), its vatID/taxID."""
     found = set()
     candidates: list[tuple[str, str | None]] = [(str(node), None)] if isinstance(node, URIRef) else []
-    candidates += [(str(v), None) for v in graph.objects(node, SCHEMA.sameAs)]
-    candidates += [(str(v), "vat") for v in graph.objects(node, SCHEMA.vatID)]
-    candidates += [(str(v), "siret") for v in graph.objects(node, SCHEMA.taxID)]
-    for value in graph.objects(node, SCHEMA.identifier):
+    candidates += [(str(v), None) for v in graph.objects(node, _S.sameAs)]
+    candidates += [(str(v), "vat") for v in graph.objects(node, _S.vatID)]
+    candidates += [(str(v), "siret") for v in graph.objects(node, _S.taxID)]
+    for value in graph.objects(node, _S.identifier):
         if isinstance(value, Literal):
             label, _, rest = str(value).partition(":")
             candidates.append((rest, label) if rest else (str(value), None))
         else:
-            scheme = _first_text(graph, value, SCHEMA.propertyID) or _first_text(graph, value, SCHEMA.name)
-            candidates += [(str(v), scheme) for v in graph.objects(value, SCHEMA.value)]
-            candidates += [(str(v), None) for v in graph.objects(value, SCHEMA.url)]
+            scheme = _first_text(graph, value, _S.propertyID) or _first_text(graph, value, _S.name)
+            candidates += [(str(v), scheme) for v in graph.objects(value, _S.value)]
+            candidates += [(str(v), None) for v in graph.objects(value, _S.url)]
     for text, scheme in candidates:
         found.add(identity.external_id(text, scheme))
     found.discard(None)
@@ -294,16 +425,14 @@ def _fold(text: str) -> str:
 
 
 def _entity_kind(graph: _Lookups, node: Node) -> str | None:
-    for rdf_type in graph.objects(node, RDF.type):
+    for rdf_type in graph.types.get(node, ()):
         if rdf_type in ENTITY_KINDS:
             return ENTITY_KINDS[rdf_type]
     return None
 
 
-def _mint_iris(events: list[Node], triples: list[tuple[Node, Node, Node]],
-               context: NormaliseContext) -> dict[Node, URIRef]:
+def _mint_iris(events: list[Node], lookups: _Lookups, context: NormaliseContext) -> dict[Node, URIRef]:
     renamed: dict[Node, URIRef] = {}
-    lookups = _Lookups(triples)
     for node in events:
         key = identity.event_key(context.source_id, _organiser_id(lookups, node))
         renamed[node] = URIRef(identity.iri(context.base_url, "event", key))
@@ -328,32 +457,43 @@ def _is_ours(node: Node, context: NormaliseContext) -> bool:
 def _skolemise_rest(graph: _Lookups, renamed: dict[Node, URIRef]) -> None:
     """Give every remaining blank node a stable IRI under the first minted node that reaches it."""
     queue = deque(sorted(renamed, key=lambda n: str(renamed[n])))
+    spelled: dict[Node, str] = {}  # term -> n3(): the same prices, types, towns again and again
     while queue:
         owner = queue.popleft()
-        for p, o in sorted(graph.predicate_objects(owner), key=lambda po: (str(po[0]), str(po[1]))):
-            if not isinstance(o, BNode) or o in renamed:
+        blank = [(p, o) for p, o in graph.predicate_objects(owner) if isinstance(o, BNode)]
+        for p, o in sorted(blank, key=lambda po: (str(po[0]), str(po[1]))):
+            if o in renamed:
                 continue
-            fragment = f"{_local_name(p)}-{identity.digest(_content_signature(graph, o), length=8)}"
+            signature = _content_signature(graph, o, spelled=spelled)
+            fragment = f"{_local_name(p)}-{identity.digest(signature, length=8)}"
             base = str(renamed[owner]).split("#", 1)[0]
             renamed[o] = URIRef(f"{base}#{fragment}")
             queue.append(o)
 
 
-def _content_signature(graph: _Lookups, node: Node, depth: int = 0) -> str:
+def _content_signature(graph: _Lookups, node: Node, depth: int = 0,
+                       spelled: dict[Node, str] | None = None) -> str:
+    spelled = {} if spelled is None else spelled
     parts = []
     for p, o in graph.predicate_objects(node):
         if isinstance(o, BNode):
-            value = _content_signature(graph, o, depth + 1) if depth < 4 else "_"
+            value = _content_signature(graph, o, depth + 1, spelled) if depth < 4 else "_"
         else:
-            value = o.n3()
-        parts.append(f"{p.n3()} {value}")
+            value = spelled.get(o)
+            if value is None:
+                value = spelled[o] = o.n3()
+        predicate = spelled.get(p)
+        if predicate is None:
+            predicate = spelled[p] = p.n3()
+        parts.append(f"{predicate} {value}")
     return ";".join(sorted(parts))
 
 
-def _keep_organiser_iris(out: Graph, renamed: dict[Node, URIRef], context: NormaliseContext) -> None:
+def _keep_organiser_iris(out: Triples, renamed: dict[Node, URIRef], context: NormaliseContext) -> None:
+    same_as = SCHEMA.sameAs
     for original, minted in renamed.items():
         if isinstance(original, URIRef) and str(original).startswith(("http://", "https://")):
-            out.add((minted, SCHEMA.sameAs, original))
+            out.add(minted, same_as, original)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -407,8 +547,11 @@ def _local_name(term: URIRef) -> str:
     return str(term).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
 
+_PLAIN_DATATYPES = (None, XSD.string)
+
+
 def _is_plain_string(value: Literal) -> bool:
-    return value.datatype in (None, XSD.string) or value.language is not None
+    return value.datatype in _PLAIN_DATATYPES or value.language is not None
 
 
 def _enum_iri(text: str) -> URIRef | None:
@@ -450,28 +593,33 @@ def normalise_decimal(value: Literal) -> Literal:
 # --- enrichment -----------------------------------------------------------------------------
 
 
-def _add_disciplines(graph: Graph, events: list[URIRef]) -> None:
+def _add_disciplines(graph: Triples, events: list[URIRef]) -> None:
     by_type = discipline_for_type()
     keywords = discipline_keywords()
+    rdf_type, event_type, discipline = RDF.type, SCHEMA.Event, AFFICHE.discipline
+    schema_keywords = SCHEMA.keywords
     for event in events:
         # Aggregators ask for `?e a schema:Event`; subtypes alone would hide theatre, dance…
-        graph.add((event, RDF.type, SCHEMA.Event))
-        for rdf_type in graph.objects(event, RDF.type):
-            if rdf_type in by_type:
-                graph.add((event, AFFICHE.discipline, by_type[rdf_type]))
-        for keyword in graph.objects(event, SCHEMA.keywords):
+        graph.add(event, rdf_type, event_type)
+        for type_ in graph.objects(event, rdf_type):
+            if type_ in by_type:
+                graph.add(event, discipline, by_type[type_])
+        for keyword in graph.objects(event, schema_keywords):
             for word in re.split(r"[,;]", str(keyword)):
                 concept = keywords.get(word.strip().lower())
                 if concept is not None:
-                    graph.add((event, AFFICHE.discipline, concept))
+                    graph.add(event, discipline, concept)
 
 
-def _add_provenance(graph: Graph, events: list[URIRef], context: NormaliseContext) -> None:
+def _add_provenance(graph: Triples, events: list[URIRef], context: NormaliseContext) -> None:
+    source, derived, harvested = context.source_iri, PROV.wasDerivedFrom, AFFICHE.harvestedAt
+    moment = None
+    if context.harvested_at is not None:
+        moment = Literal(context.harvested_at.isoformat(), datatype=XSD.dateTime)
     for event in events:
-        graph.add((event, PROV.wasDerivedFrom, context.source_iri))
-        if context.harvested_at is not None:
-            graph.add((event, AFFICHE.harvestedAt,
-                       Literal(context.harvested_at.isoformat(), datatype=XSD.dateTime)))
+        graph.add(event, derived, source)
+        if moment is not None:
+            graph.add(event, harvested, moment)
 
 
 # --- checks and offers ----------------------------------------------------------------------
@@ -479,7 +627,7 @@ def _add_provenance(graph: Graph, events: list[URIRef], context: NormaliseContex
 _CHECKED_TIMES = ("startDate", "endDate", "doorTime")
 
 
-def _suspicious_offsets(graph: Graph, events: list[URIRef], context: NormaliseContext) -> list[NormaliseWarning]:
+def _suspicious_offsets(graph: Triples, events: list[URIRef], context: NormaliseContext) -> list[NormaliseWarning]:
     """A time whose offset is not the one the source's zone has at that moment (`+00:00` for a
     Paris venue in July) is most often a local time with a wrong offset: it is reported, and kept
     as written, since Affiche cannot know which of the two the organiser meant."""
@@ -515,29 +663,50 @@ _CURRENCY_WORDS = {"€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "�
                    "chf": "CHF", "cad": "CAD", "$ca": "CAD", "ca$": "CAD", "usd": "USD", "us$": "USD"}
 
 
-def _normalise_offers(graph: Graph) -> None:
+def _offers(graph: Triples) -> list[Node]:
+    """The nodes typed schema:Offer or schema:AggregateOffer."""
+    rdf_type, kinds = RDF.type, (SCHEMA.Offer, SCHEMA.AggregateOffer)
+    return [s for s, po in graph.spo.items()
+            if (types := po.get(rdf_type)) and (kinds[0] in types or kinds[1] in types)]
+
+
+def _normalise_offers(graph: Triples) -> None:
     """Prices the feed wrote as text: a range (`10-25 €`) becomes an AggregateOffer with lowPrice
     and highPrice, a sign gives the ISO 4217 currency, `€`/`euros` as a currency becomes EUR."""
-    from .formats.csv import parse_price  # the one reader of prices as people write them
-
-    for offer in set(graph.subjects(RDF.type, SCHEMA.Offer)) | set(graph.subjects(RDF.type, SCHEMA.AggregateOffer)):
-        for currency in list(graph.objects(offer, SCHEMA.priceCurrency)):
-            code = _CURRENCY_WORDS.get(str(currency).strip().lower(), str(currency).strip().upper())
-            if re.fullmatch(r"[A-Z]{3}", code) and code != str(currency):
-                graph.set((offer, SCHEMA.priceCurrency, Literal(code)))
-        for price in list(graph.objects(offer, SCHEMA.price)):
-            if not isinstance(price, Literal) or price.datatype == XSD.decimal:
+    price_currency, schema_price, decimal = SCHEMA.priceCurrency, SCHEMA.price, XSD.decimal
+    for offer in _offers(graph):
+        for currency in graph.objects(offer, price_currency):
+            code = _currency_code(str(currency))
+            if code is not None and code != str(currency):
+                graph.set(offer, price_currency, Literal(code))
+        for price in graph.objects(offer, schema_price):
+            if not isinstance(price, Literal) or price.datatype == decimal:
                 continue
-            read = parse_price(str(price))
+            read = _read_price(str(price))
             if read is None:
                 continue  # left as written: validation says the price is not a number
-            graph.remove((offer, SCHEMA.price, price))
+            graph.remove(offer, schema_price, price)
             if read.high is None:
-                graph.add((offer, SCHEMA.price, Literal(str(read.low), datatype=XSD.decimal)))
+                graph.add(offer, schema_price, Literal(str(read.low), datatype=decimal))
             else:
-                graph.remove((offer, RDF.type, SCHEMA.Offer))
-                graph.add((offer, RDF.type, SCHEMA.AggregateOffer))
-                graph.add((offer, SCHEMA.lowPrice, Literal(str(read.low), datatype=XSD.decimal)))
-                graph.add((offer, SCHEMA.highPrice, Literal(str(read.high), datatype=XSD.decimal)))
-            if read.currency and graph.value(offer, SCHEMA.priceCurrency) is None:
-                graph.add((offer, SCHEMA.priceCurrency, Literal(read.currency)))
+                graph.remove(offer, RDF.type, SCHEMA.Offer)
+                graph.add(offer, RDF.type, SCHEMA.AggregateOffer)
+                graph.add(offer, SCHEMA.lowPrice, Literal(str(read.low), datatype=decimal))
+                graph.add(offer, SCHEMA.highPrice, Literal(str(read.high), datatype=decimal))
+            if read.currency and graph.value(offer, price_currency) is None:
+                graph.add(offer, price_currency, Literal(read.currency))
+
+
+@cache
+def _currency_code(text: str) -> str | None:
+    """The ISO 4217 code a feed's currency stands for, or None (a feed repeats its currency)."""
+    code = _CURRENCY_WORDS.get(text.strip().lower(), text.strip().upper())
+    return code if re.fullmatch(r"[A-Z]{3}", code) else None
+
+
+@lru_cache(maxsize=4096)
+def _read_price(text: str):
+    """`csv.parse_price`, once per spelling (a feed repeats its prices)."""
+    from .formats.csv import parse_price  # the one reader of prices as people write them
+
+    return parse_price(text)

@@ -7,38 +7,42 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from rdflib.term import Node
 
-from ontology import AFFICHE, SCHEMA, XSD
+from ontology import AFFICHE, PROV, SCHEMA, XSD
 from shapes import Problem, validate
 from shapes.score import event_score, source_score
 from sparql.queries import load_query
 from sparql.store import EmbeddedStore, NTriples, OxTerms, Store
 
 from . import identity
-from .changes import ChangeLog, canonical_descriptions
+from .changes import (
+    ChangeLog, canonical_descriptions, canonical_node_descriptions, ntriples, spellings,
+)
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
 from .formats import (
     ParseContext, ParseError, ParseProblem, detect_format, enforce_caps, get_format,
 )
 from .incremental import FeedHistory, Incoming, fingerprint
-from .normalise import NormaliseContext, normalise
+from .normalise import PREFIXES, NormaliseContext, normalise
 from .sources import Source
 
 
@@ -126,6 +130,11 @@ class Checked:
     triples: list[Triple]  # the valid events and what they reference, canonical
     quarantined: dict[str, Graph] = field(default_factory=dict)  # event IRI -> its description
     prefixes: list[tuple[str, str]] = field(default_factory=list)  # for `published` as Turtle
+    # the whole normalised feed as `node_index`, made once by `check_bytes` and read again to
+    # describe each event for the change log
+    index: dict[Node, list[tuple[Node, Node]]] | None = field(default=None, repr=False)
+    feed_events: frozenset[Node] = frozenset()  # every event of the feed, whatever became of it
+    described: dict[Node, list[Node]] = field(default_factory=dict, repr=False)  # `reach_nodes`
 
     @cached_property
     def published(self) -> Graph:
@@ -168,17 +177,20 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
     report.feed_problems += [ParseProblem(where=normalised.origins.get(w.event, str(w.event)),
                                           field=w.field, message=w.message)
                              for w in normalised.warnings]
-    reports = validate(normalised.graph, normalised.events)
+    reports = validate(normalised.triples, normalised.events)
     published_events, quarantined = [], {}
     all_events = frozenset(normalised.events)
-    index = node_index(normalised.graph)
-    prefixes = list(normalised.graph.namespaces())
+    index = normalised.triples.index()
+    prefixes = list(PREFIXES)  # over rdflib's own, which every new graph has
+    # each event's description, walked once: its quarantine record, or its part of the published
+    # graph and its change-log member
+    described = {event: reach_nodes(index, [event], stop=all_events) for event in normalised.events}
     for event in normalised.events:
         event_report = reports[event]
         status = "published" if event_report.publishable else "quarantined"
         report.events.append(EventOutcome(
             iri=str(event),
-            name=_display_name(normalised.graph, event, source.language),
+            name=_display_name(index, event, source.language),
             status=status,
             origin=normalised.origins.get(event, fetched.location),
             problems=event_report.problems,
@@ -186,10 +198,14 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
         if status == "published":
             published_events.append(event)
         else:
-            quarantined[str(event)] = _as_graph(reach(index, [event], stop=all_events), prefixes)
+            quarantined[str(event)] = _as_graph(triples_of(index, described[event]), prefixes)
     report.finished_at = _now().isoformat()
-    published = reach(index, published_events, stop=all_events)
-    return Checked(report=report, triples=published, quarantined=quarantined, prefixes=prefixes)
+    # what the published events reach together is what each reaches (a node one reaches through
+    # another published event, that event reaches nearer)
+    nodes = dict.fromkeys(node for event in published_events for node in described[event])
+    published = triples_of(index, nodes)
+    return Checked(report=report, triples=published, quarantined=quarantined, prefixes=prefixes,
+                   index=index, feed_events=all_events, described=described)
 
 
 def check(location: str | Path, source: Source, base_url: str, format_name: str | None = None,
@@ -219,36 +235,52 @@ def node_index(triples: Iterable[Triple]) -> dict[Node, list[tuple[Node, Node]]]
 def reach(index: dict[Node, list[tuple[Node, Node]]], roots: Iterable[Node], depth: int = 4,
           stop: frozenset = frozenset()) -> list[Triple]:
     """`describe`'s triples: the roots and the nodes they reach within `depth` links."""
-    out: list[Triple] = []
-    rdf_type = RDF.type  # a namespace attribute costs a call: once, not per triple
+    return triples_of(index, reach_nodes(index, roots, depth, stop))
+
+
+def reach_nodes(index: dict[Node, list[tuple[Node, Node]]], roots: Iterable[Node], depth: int = 4,
+                stop: frozenset = frozenset()) -> list[Node]:
+    """The nodes `reach` describes (the roots, then what they link to), in the order it meets
+    them. `stop` is looked into, never copied: a feed's events are the stop of each of them."""
+    type_links = {RDF.type}  # a set: an IRI's hash is cached, equality is a Python call
     roots = list(roots)
-    seen: set = set(stop - set(roots))
+    starting = set(roots)
+    seen: set = set()
+    visited: list[Node] = []
     frontier = roots
     for _ in range(depth + 1):
         next_frontier = []
         for node in frontier:
-            if node in seen:
+            if node in seen or (node in stop and node not in starting):
                 continue
             seen.add(node)
+            visited.append(node)
             for p, o in index.get(node, ()):
-                out.append((node, p, o))
-                if not isinstance(o, Literal) and o not in seen and p != rdf_type:
+                if not isinstance(o, Literal) and o not in seen and p not in type_links:
                     next_frontier.append(o)
         frontier = next_frontier
-    return out
+    return visited
+
+
+def triples_of(index: dict[Node, list[tuple[Node, Node]]], nodes: Iterable[Node]) -> list[Triple]:
+    """The triples of these nodes as subjects."""
+    return [(node, p, o) for node in nodes for p, o in index.get(node, ())]
 
 
 def _as_graph(triples: Iterable[Triple], prefixes: Iterable[tuple[str, str]]) -> Graph:
-    out = Graph()
+    # SimpleMemory: the same triples without the contexts (named graphs) these never have
+    out = Graph(store="SimpleMemory")
+    add = out.store.add
     for triple in triples:
-        out.add(triple)
+        add(triple, None)
     for prefix, namespace in prefixes:
         out.bind(prefix, namespace, replace=True)
     return out
 
 
-def _display_name(graph: Graph, event: URIRef, language: str) -> str:
-    names = list(graph.objects(event, SCHEMA.name))
+def _display_name(index: dict[Node, list[tuple[Node, Node]]], event: URIRef, language: str) -> str:
+    name = {SCHEMA.name}  # a set: an IRI's hash is cached, equality is a Python call
+    names = [o for p, o in index.get(event, ()) if p in name]
     for name in names:
         if getattr(name, "language", None) == language:
             return str(name)
@@ -327,6 +359,27 @@ def prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
             describe_events: bool = True) -> Prepared:
     """Fetch, parse, normalise, validate and describe one source; writes nothing but the feed
     history's archive, so it can run in a worker process."""
+    with _cycle_collection_paused():
+        return _prepare(task, base_url, policy, describe_events)
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector, paused while a feed is read: a feed makes hundreds of thousands
+    of terms, tuples and dictionaries that live until its end, none of them in a cycle worth
+    collecting, and each full collection walks all of them again (measured: 40 % of the CPU of
+    `prepare`). It runs again, as usual, afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
+             describe_events: bool) -> Prepared:
     source, history, started = task.source, task.history, _now()
     incoming, archived = None, None
     try:
@@ -353,24 +406,46 @@ def prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
         checked = withhold(checked, task.withheld)
     checked.report.archive = archived
     terms = OxTerms()
+    graph = checked.triples + source_description(source, base_url, checked.report.started_at)
+    # every term of the named graph spelled once, as the store writes it: the named graph's
+    # N-Triples and the change log's descriptions are written from these spellings
+    spelled = spellings((term for triple in graph for term in triple), terms)
     descriptions = {}
     if describe_events:
-        descriptions = canonical_descriptions(event_descriptions(checked.triples, checked.report),
-                                              terms)
-    graph = checked.triples + source_description(source, base_url, checked.report.started_at)
-    data = ox.serialize([ox.Triple(terms[s], terms[p], terms[o]) for s, p, o in graph],
-                        format=ox.RdfFormat.N_TRIPLES)
+        descriptions = _descriptions(checked, spelled)
+    data = ntriples(graph, spelled)
     return Prepared(
         source, started, checked.report, NTriples(data, len(graph)),
         event_count=_with_start_date(checked.triples),
         descriptions=descriptions,
-        quarantined={iri: g.serialize(format="turtle") for iri, g in checked.quarantined.items()},
+        quarantined={iri: _turtle(g, terms) for iri, g in checked.quarantined.items()},
         incoming=incoming)
 
 
+def _descriptions(checked: Checked, spelled: dict[Node, str]) -> dict[str, str]:
+    """Each published event's change-log description, canonical: from the walks `check_bytes`
+    made when it has them, else from the published triples."""
+    events = [URIRef(e.iri) for e in checked.report.events if e.status == "published"]
+    if checked.index is not None and all(event in checked.described for event in events):
+        return canonical_node_descriptions(
+            checked.index, {str(event): checked.described[event] for event in events}, spelled)
+    return canonical_descriptions(event_descriptions(checked.triples, checked.report))
+
+
+_TURTLE_PREFIXES = {"schema": str(SCHEMA), "affiche": str(AFFICHE), "prov": str(PROV),
+                    "xsd": str(XSD)}
+
+
+def _turtle(graph: Graph, terms: OxTerms) -> str:
+    """A quarantined event's description as Turtle, by pyoxigraph's writer (rdflib's costs
+    milliseconds per event)."""
+    return ox.serialize([ox.Triple(terms[s], terms[p], terms[o]) for s, p, o in graph],
+                        format=ox.RdfFormat.TURTLE, prefixes=_TURTLE_PREFIXES).decode("utf-8")
+
+
 def _with_start_date(triples: list[Triple]) -> int:
-    start = SCHEMA.startDate
-    return len({s for s, p, _ in triples if p == start})
+    start = {SCHEMA.startDate}  # a set: an IRI's hash is cached, equality is a Python call
+    return len({s for s, p, _ in triples if p in start})
 
 
 def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | None = None,
@@ -412,29 +487,52 @@ def _for_store(store: Store, published: NTriples) -> Graph | NTriples:
     return Graph().parse(data=published.data, format="nt")
 
 
+# Starting a worker process costs about a second of CPU (a fresh interpreter importing rdflib,
+# pyoxigraph and the shapes): a harvest reads its sources here until it has spent that long.
+WORKERS_AFTER_S = 1.0
+
+
 def harvest_all(tasks: list[HarvestTask], store: Store, base_url: str,
                 reports_dir: Path | None = None, policy: FetchPolicy = FetchPolicy(),
                 changes: ChangeLog | None = None, workers: int = 1, accept_loss: bool = False,
-                on_done: Callable[[Report], None] | None = None) -> list[Report]:
+                on_done: Callable[[Report], None] | None = None,
+                workers_after_s: float = WORKERS_AFTER_S) -> list[Report]:
     """Harvest several sources, reading and checking up to `workers` of them at once in worker
     processes; this process alone writes the store, the change log and the reports, one source
-    at a time as each is ready. Reports come back in the order of `tasks`."""
-    if workers <= 1 or len(tasks) <= 1:
-        reports = []
-        for task in tasks:
-            reports.append(harvest(task.source, store, base_url, reports_dir, policy, changes,
-                                   task.history, task.withheld, accept_loss))
-            if on_done is not None:
-                on_done(reports[-1])
-        return reports
+    at a time as each is ready. Reports come back in the order of `tasks`.
+
+    Sources are read in this process first, one after another; worker processes only start for
+    those left once that has taken `workers_after_s` seconds (0: at once), so that a harvest of a
+    few small or unchanged feeds (a cron job's) does not pay for starting them."""
     reports: dict[int, Report] = {}
-    workers = min(workers, len(tasks))
+    started = time.perf_counter()
+    inline = 0
+    while inline < len(tasks) and (workers <= 1 or time.perf_counter() - started < workers_after_s):
+        task = tasks[inline]
+        reports[inline] = harvest(task.source, store, base_url, reports_dir, policy, changes,
+                                  task.history, task.withheld, accept_loss)
+        if on_done is not None:
+            on_done(reports[inline])
+        inline += 1
+    if inline < len(tasks):
+        _harvest_in_workers(enumerate(tasks[inline:], start=inline),
+                            min(workers, len(tasks) - inline), reports, store, base_url,
+                            reports_dir, policy, changes, accept_loss, on_done)
+    return [reports[i] for i in range(len(tasks))]
+
+
+def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
+                        reports: dict[int, Report], store: Store, base_url: str,
+                        reports_dir: Path | None, policy: FetchPolicy, changes: ChangeLog | None,
+                        accept_loss: bool, on_done: Callable[[Report], None] | None) -> None:
+    """`harvest_all`'s sources left in `queue`, read by worker processes, written here."""
+    tasks: dict[int, HarvestTask] = {}
     with worker_pool(workers) as pool:
         pending: dict = {}
-        queue = iter(enumerate(tasks))
 
         def submit_next() -> None:
             for index, task in queue:
+                tasks[index] = task
                 conditional = _conditional(store, base_url, task.source, task.history)
                 task = replace(task, conditional=conditional)
                 pending[pool.submit(prepare, task, base_url, policy, changes is not None)] = index
@@ -447,13 +545,12 @@ def harvest_all(tasks: list[HarvestTask], store: Store, base_url: str,
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 index = pending.pop(future)
-                task = tasks[index]
+                task = tasks.pop(index)
                 reports[index] = commit(future.result(), store, base_url, reports_dir, policy,
                                         changes, task.history, accept_loss)
                 if on_done is not None:
                     on_done(reports[index])
                 submit_next()
-    return [reports[i] for i in range(len(tasks))]
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
@@ -500,15 +597,29 @@ def withhold(checked: Checked, withheld: frozenset[str]) -> Checked:
         where="withdrawal", message=f"{left_out} event(s) withdrawn by the organiser are left out"))
     quarantined = {iri: g for iri, g in checked.quarantined.items() if iri not in withheld}
     return Checked(report=checked.report, triples=published, quarantined=quarantined,
-                   prefixes=checked.prefixes)
+                   prefixes=checked.prefixes, index=checked.index,
+                   feed_events=checked.feed_events, described=checked.described)
 
 
-def event_descriptions(published: Iterable[Triple], report: Report) -> dict[str, list[Triple]]:
-    """Each published event's own description (what the change log compares and keeps)."""
+def event_descriptions(published: Iterable[Triple], report: Report,
+                       index: dict[Node, list[tuple[Node, Node]]] | None = None,
+                       feed_events: frozenset[Node] = frozenset(),
+                       described: dict[Node, list[Node]] | None = None) -> dict[str, list[Triple]]:
+    """Each published event's own description (what the change log compares and keeps).
+
+    With the whole feed's `node_index` and all its events (`Checked.index`, `.feed_events`), the
+    descriptions are read from it rather than from a new index of `published`: the same triples,
+    since the published triples are what the published events reach, the feed's other events
+    (quarantined, withheld) stopped at; `described` are the walks `check_bytes` already made."""
     events = [URIRef(e.iri) for e in report.events if e.status == "published"]
     stop = frozenset(events)
-    index = node_index(published)
-    return {str(event): reach(index, [event], stop=stop) for event in events}
+    if index is None:
+        index = node_index(published)
+    else:
+        stop |= feed_events
+    described = described or {}
+    return {str(event): triples_of(index, described[event]) if event in described
+            else reach(index, [event], stop=stop) for event in events}
 
 
 def _published_event_count(store: Store, graph_iri: str) -> int:

@@ -18,10 +18,11 @@ import json
 import os
 import re
 import shutil
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 import pyoxigraph as ox
 
@@ -63,7 +64,7 @@ class _Planned:
     """One file to write: its name, how to stream it, and what its metadata will say."""
 
     name: str
-    write: Callable[[IO[bytes]], None]
+    write: Callable[[IO[bytes]], None] | None  # None: written by `_write_graphs_once`
     graphs: list[str]  # whose triples it holds (their counts make its triple count)
     licenses: list[str]
     source: str | None = None
@@ -114,19 +115,22 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
     every = [s.graph for s in sources]
     licenses = sorted({s.license for s in sources if s.license})
     plan = [
-        # one file per source first: counting its lines counts the source's triples
-        *(_Planned(f"source-{s.id}.nq.gz", _one_graph_as_nquads(store, s), [s.graph],
-                   [s.license] if s.license else [], s.id) for s in sources),
-        _Planned(NQUADS, store.dump_nquads, every, licenses),
-        _Planned(NTRIPLES, lambda out: _each_graph(store, sources, "nt", out), every, licenses),
+        # one file per source, N-Quads and N-Triples: written together from one read of each
+        # graph (`_write_graphs_once`), which counts the sources' triples
+        *(_Planned(_source_file(s), None, [s.graph], [s.license] if s.license else [], s.id)
+          for s in sources),
+        _Planned(NQUADS, None, every, licenses),
+        _Planned(NTRIPLES, None, every, licenses),
         _Planned(TURTLE, lambda out: _each_graph(store, sources, "turtle", out), every, licenses),
         # JSON-LD is converted from the N-Quads just written, quad by quad, not from the store.
         _Planned(JSONLD, lambda out: _nquads_to_jsonld(written[NQUADS], out), every, licenses),
     ]
     written: dict[str, Path] = {}
     try:
+        _write_graphs_once(store, sources, dumps_dir, written)
         for planned in plan:
-            written[planned.name] = _write_gzip(dumps_dir / planned.name, planned.write)
+            if planned.write is not None:
+                written[planned.name] = _write_gzip(dumps_dir / planned.name, planned.write)
         counts = {s.graph: s.triples for s in sources}
         entries = {p.name: _entry(written[p.name], p, sum(counts[g] for g in p.graphs)) for p in plan}
         for name, temporary in written.items():
@@ -170,8 +174,10 @@ def _graph_id(graph_iri: str) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _write_gzip(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Stream into a temporary file beside `target`; returns it, complete and on disk."""
+@contextmanager
+def _gzip_temporary(target: Path) -> Iterator[tuple[IO[bytes], Path]]:
+    """A gzip stream into a temporary file beside `target`, complete and on disk once the block
+    ends; removed if the block fails."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as raw:
@@ -179,12 +185,18 @@ def _write_gzip(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
             # (level 6: nearly the size of level 9, at a fraction of its time)
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                compresslevel=6) as compressed:
-                write(compressed)
+                yield compressed, temporary
             raw.flush()
             os.fsync(raw.fileno())
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _write_gzip(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Stream into a temporary file beside `target`; returns it, complete and on disk."""
+    with _gzip_temporary(target) as (out, temporary):
+        write(out)
     return temporary
 
 
@@ -205,42 +217,76 @@ def _each_graph(store: Store, sources: list[SourceGraph], rdf_format: str, out: 
         out.write(b"\n")
 
 
-class _NamingWriter:
-    """Turns the N-Triples written into it into N-Quads of one graph, line by line, counting them."""
+def _source_file(source: SourceGraph) -> str:
+    return f"source-{source.id}.nq.gz"
 
-    def __init__(self, out: IO[bytes], graph_iri: str) -> None:
-        self._out, self._suffix, self._pending = out, f" <{graph_iri}> .\n".encode(), b""
+
+def _write_graphs_once(store: Store, sources: list[SourceGraph], dumps_dir: Path,
+                       written: dict[str, Path]) -> None:
+    """Each source's file, the whole N-Quads and the whole N-Triples, from one read of each graph
+    (reading the store is most of a dump's cost); temporary files go into `written`."""
+    with ExitStack() as files:
+        nquads, written[NQUADS] = files.enter_context(_gzip_temporary(dumps_dir / NQUADS))
+        ntriples, written[NTRIPLES] = files.enter_context(_gzip_temporary(dumps_dir / NTRIPLES))
+        for source in sources:
+            name = _source_file(source)
+            with _gzip_temporary(dumps_dir / name) as (own, temporary):
+                written[name] = temporary
+                splitter = _GraphWriter(source.graph, nquads=[own, nquads], ntriples=[ntriples])
+                store.dump_graph(splitter, source.graph, "nt")
+                splitter.close()
+                source.triples = splitter.lines
+            # concatenated N-Triples are N-Triples; a place shared by two sources appears twice
+            ntriples.write(b"\n")
+
+
+class _GraphWriter:
+    """The N-Triples of one graph written into it, written on as they are into `ntriples` and as
+    N-Quads of that graph into `nquads`, counting the triples. Whole lines at a time: a line of
+    the store's N-Triples ends with " .\n" and holds no other line break (N-Triples escapes them),
+    so naming the graph is one replace per chunk; any other layout goes line by line."""
+
+    def __init__(self, graph_iri: str, *, nquads: list[IO[bytes]], ntriples: list[IO[bytes]]) -> None:
+        self._nquads, self._ntriples = nquads, ntriples
+        self._suffix, self._pending = f" <{graph_iri}> .\n".encode(), b""
         self.lines = 0
 
     def write(self, data: bytes) -> int:
-        lines = (self._pending + bytes(data)).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._line(line)
+        chunk = self._pending + bytes(data)
+        end = chunk.rfind(b"\n") + 1
+        self._pending = chunk[end:]
+        self._whole_lines(chunk[:end])
         return len(data)
 
-    def _line(self, line: bytes) -> None:
+    def _whole_lines(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        count = chunk.count(b"\n")
+        if chunk.count(b" .\n") != count:
+            chunk = b"".join(self._tidy(line) for line in chunk.split(b"\n"))
+            count = chunk.count(b"\n")
+        for out in self._ntriples:
+            out.write(chunk)
+        quads = chunk.replace(b" .\n", self._suffix)
+        for out in self._nquads:
+            out.write(quads)
+        self.lines += count
+
+    @staticmethod
+    def _tidy(line: bytes) -> bytes:
+        """A line as the store would write it ("s p o .\n"), or nothing (blank, comment)."""
         line = line.strip()
-        if line and not line.startswith(b"#"):
-            assert line.endswith(b"."), line
-            self._out.write(line[:-1].rstrip() + self._suffix)
-            self.lines += 1
+        if not line or line.startswith(b"#"):
+            return b""
+        assert line.endswith(b"."), line
+        return line[:-1].rstrip() + b" .\n"
 
     def close(self) -> None:
-        self._line(self._pending)
+        self._whole_lines(self._pending + b"\n" if self._pending.strip() else b"")
         self._pending = b""
 
     def flush(self) -> None:
         pass
-
-
-def _one_graph_as_nquads(store: Store, source: SourceGraph) -> Callable[[IO[bytes]], None]:
-    def write(out: IO[bytes]) -> None:
-        writer = _NamingWriter(out, source.graph)
-        store.dump_graph(writer, source.graph, "nt")
-        writer.close()
-        source.triples = writer.lines
-    return write
 
 
 def _nquads_to_jsonld(nquads_gz: Path, out: IO[bytes]) -> None:

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
         "embedded store); the next one is answered 503 with Retry-After.",
     )
     sparql_rate_per_minute: int = Field(
-        120, ge=0, description="/sparql queries one client (IP address) may send a minute, in "
-        "bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
+        120, ge=0, description="/sparql queries one client (IPv4 address, or IPv6 /64) may send a "
+        "minute, in bursts of as many; beyond, 429 with Retry-After. 0: no limit.",
     )
     sparql_worker_memory_mb: int = Field(
         1024, ge=0, description="Memory one /sparql worker process may allocate, in MB "
@@ -145,8 +145,8 @@ class Settings(BaseSettings):
     harvest_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, description="Worker processes "
         "that read and check sources at once in `affiche harvest` (the main process alone writes "
-        "the store and the change log); default: the number of CPU cores. 1: one source after "
-        "another, in one process.",
+        "the store and the change log), started once it has spent a second reading sources "
+        "itself; default: the number of CPU cores. 1: one source after another, in one process.",
     )
     harvest_archive_keep: int = Field(
         10, ge=1, description="Raw copies of each source's feed kept under DATA_DIR/harvest/ "

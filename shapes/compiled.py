@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Iterable
 
 import pyoxigraph as ox
 from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
@@ -233,7 +234,7 @@ def _escape(text: str) -> str:
             .replace("\r", "\\r"))
 
 
-def ntriples(graph: Graph) -> bytes:
+def ntriples(graph: Iterable[tuple[Node, Node, Node]]) -> bytes:
     """N-Triples for Oxigraph, written with a per-term cache (rdflib's writer is slower)."""
     cache_: dict[Node, str] = {}
     lines = []
@@ -269,17 +270,25 @@ def _to_rdflib(term) -> Node:
     return Literal(term.value, datatype=URIRef(term.datatype.value))
 
 
-def run(graph: Graph, shapes_text: str) -> list[RawResult]:
-    """Every SHACL result of the compiled shapes over the graph."""
+def run(graph: Iterable[tuple[Node, Node, Node]], shapes_text: str) -> list[RawResult]:
+    """Every SHACL result of the compiled shapes over the graph (or its triples)."""
     store = ox.Store()
     store.load(ntriples(graph) + _ontology_ntriples(), ox.RdfFormat.N_TRIPLES, lenient=True)
     results = []
+    converted: dict = {}  # pyoxigraph term -> rdflib term: results name the same nodes again
+
+    def back(term) -> Node:
+        node = converted.get(term)
+        if node is None:
+            node = converted[term] = _to_rdflib(term)
+        return node
+
     for query in compiled_queries(shapes_text):
         for row in store.query(query.sparql):
-            focus = _to_rdflib(row["this"])
+            focus = back(row["this"])
             bound = row["value"] if query.has_value else None
             if bound is not None:
-                value = _to_rdflib(bound)
+                value = back(bound)
             else:
                 value = focus if query.value_is_focus else None
             results.append(RawResult(focus=focus, path=query.path, value=value,

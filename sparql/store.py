@@ -155,6 +155,33 @@ def _graph_to_ntriples(graph: Graph) -> str:
     return graph.serialize(format="nt")
 
 
+# N-Triples bytes written between two flushes of the embedded store: about 2,000 events.
+FLUSH_EVERY_BYTES = 4_000_000
+
+
+def replacing_update(graph_iri: str, current: bytes, data: bytes) -> str | None:
+    """The SPARQL update turning a graph holding `current` into one holding `data` (both
+    N-Triples, one triple a line, as Oxigraph writes them): the lines that left deleted, the lines
+    that came inserted, in one request (one transaction); None when nothing changed.
+
+    A literal the store writes in another form than the feed's (`+00:00` read back as `Z`) is
+    deleted and inserted again, which leaves it in place. Blank nodes cannot be deleted by value
+    (SPARQL forbids them in DELETE DATA, and the store names them anew), so a graph with any is
+    dropped and inserted whole."""
+    if b"_:" in current or b"_:" in data:
+        text = data.decode("utf-8")
+        return f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n{text}\n}} }}"
+    before, after = set(current.splitlines()), set(data.splitlines())
+    before.discard(b"")
+    after.discard(b"")
+    removed, added = before - after, after - before
+    if not removed and not added:
+        return None
+    deleted, inserted = (b"\n".join(lines).decode("utf-8") for lines in (removed, added))
+    return (f"DELETE DATA {{ GRAPH <{graph_iri}> {{\n{deleted}\n}} }} ;\n"
+            f"INSERT DATA {{ GRAPH <{graph_iri}> {{\n{inserted}\n}} }}")
+
+
 RESULTS_FORMATS = {
     "json": ox.QueryResultsFormat.JSON,
     "xml": ox.QueryResultsFormat.XML,
@@ -190,6 +217,7 @@ class EmbeddedStore:
         self.path = path
         # Bumped by every write, so that readers of snapshots (sparql.workers) know theirs is stale.
         self.generation = 0
+        self._unflushed = 0  # bytes written since the last flush
 
     @classmethod
     def read_only(cls, path: Path) -> "EmbeddedStore":
@@ -223,20 +251,34 @@ class EmbeddedStore:
         """Replace one named graph in a single transaction: readers see the old or the new.
 
         A graph that holds nothing yet is filled by one load (a transaction of its own, about
-        twice as fast as a SPARQL update); otherwise one update drops and inserts."""
+        twice as fast as a SPARQL update); otherwise one update deletes the triples that left and
+        inserts those that came (`replacing_update`): a re-harvest writes what changed, not the
+        whole graph again. What was written is flushed to disk every `FLUSH_EVERY_BYTES`, so the
+        store's write buffers stay the size of a source, not of everything harvested since the
+        store was opened."""
         name = ox.NamedNode(graph_iri)
         data = graph.data if isinstance(graph, NTriples) else _graph_to_ntriples(graph).encode("utf-8")
         try:
             if next(iter(self._store.quads_for_pattern(None, None, None, name)), None) is None:
                 self._store.load(data, format=ox.RdfFormat.N_TRIPLES, to_graph=name)
+                self._written(len(data))
                 return
-            text = data.decode("utf-8")
-            update = f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n{text}\n}} }}"
-            self._store.update(update)
+            current = self._store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=name)
+            update = replacing_update(graph_iri, current, data)
+            if update:
+                self._store.update(update)
+                self._written(len(update))
         except OSError as exc:
             raise StoreError(f"cannot write graph {graph_iri}: {exc}") from exc
         finally:
             self.generation += 1
+
+    def _written(self, size: int) -> None:
+        """RocksDB keeps writes in memory tables until they reach their own (large) limits;
+        flushing once a source's worth has been written keeps the writer's memory that size."""
+        self._unflushed += size
+        if self._unflushed >= FLUSH_EVERY_BYTES:
+            self.flush()
 
     def drop_graph(self, graph_iri: str) -> None:
         try:
@@ -295,6 +337,7 @@ class EmbeddedStore:
 
     def flush(self) -> None:
         self._store.flush()
+        self._unflushed = 0
 
     def close(self) -> None:
         del self._store

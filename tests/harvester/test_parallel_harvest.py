@@ -14,7 +14,8 @@ from bench import synthetic
 from harvester.changes import ChangeLog
 from harvester.fetch import FetchPolicy
 from harvester.incremental import FeedHistory
-from harvester.pipeline import HarvestTask, commit, harvest_all, prepare
+from harvester import pipeline
+from harvester.pipeline import HarvestTask, commit, harvest_all, prepare, worker_pool
 from harvester.sources import Source, load_sources
 from ontology import AFFICHE
 from sparql.store import EmbeddedStore, NTriples
@@ -30,13 +31,40 @@ def region(tmp_path_factory):
     return load_sources(synthetic.write_region(synthetic.plan_region(600, seed=12), directory))
 
 
-def _harvest(sources: list[Source], data_dir, workers: int):
+def _harvest(sources: list[Source], data_dir, workers: int, workers_after_s: float = 0.0):
+    """With `workers`, every source goes to a worker process (these feeds are too small to
+    reach the usual `WORKERS_AFTER_S`, after which workers start)."""
     store, changes = EmbeddedStore(data_dir / "store"), ChangeLog(data_dir)
     tasks = [HarvestTask(s, FeedHistory(data_dir / "harvest", s.id)) for s in sources]
     done = []
     reports = harvest_all(tasks, store, BASE, data_dir / "reports", FetchPolicy(), changes,
-                          workers=workers, on_done=done.append)
+                          workers=workers, on_done=done.append, workers_after_s=workers_after_s)
     return store, changes, reports, done
+
+
+def test_a_quick_harvest_starts_no_worker_process(region, tmp_path, monkeypatch) -> None:
+    def no_pool(workers):
+        raise AssertionError("worker processes started for a harvest of a few small feeds")
+
+    monkeypatch.setattr(pipeline, "worker_pool", no_pool)
+    store, _, reports, _ = _harvest(region, tmp_path, workers=2, workers_after_s=60)
+    store.close()
+    assert [r.source_id for r in reports] == [s.id for s in region]
+    assert all(r.error is None for r in reports)
+
+
+def test_sources_go_to_as_many_worker_processes_as_they_need(region, tmp_path, monkeypatch) -> None:
+    pools = []
+
+    def counting_pool(workers):
+        pools.append(workers)
+        return worker_pool(workers)
+
+    monkeypatch.setattr(pipeline, "worker_pool", counting_pool)
+    store, _, reports, _ = _harvest(region[:3], tmp_path, workers=4)
+    store.close()
+    assert pools == [3]  # three sources, so three workers, not four
+    assert all(r.error is None and r.summary["published"] for r in reports)
 
 
 def _graph(store: EmbeddedStore, graph_iri: str) -> Graph:
