@@ -104,6 +104,8 @@ def test_writes_are_flushed_once_a_sources_worth_is_written(store, monkeypatch) 
     monkeypatch.setattr(store, "flush", lambda: (flushes.append(1), original()))
     data = ntriples(event_lines(1, "Le Cid") + event_lines(2, "Phèdre"))
     monkeypatch.setattr(sparql.store, "FLUSH_EVERY_BYTES", len(data.data) * 3)
+    # the transactional path (a bulk load writes no memory table: nothing to flush)
+    monkeypatch.setattr(sparql.store, "BULK_LOAD_MAX_TRIPLES", 0)
     store.replace_graph(GRAPH, data)  # loaded: 1 graph's worth
     store.replace_graph(f"{GRAPH}-bis", data)  # 2
     assert flushes == []
@@ -112,3 +114,55 @@ def test_writes_are_flushed_once_a_sources_worth_is_written(store, monkeypatch) 
     store.replace_graph(GRAPH, data)  # unchanged: nothing written, nothing counted
     store.replace_graph(f"{GRAPH}-quater", data)
     assert flushes == [1]
+
+
+def test_a_new_graph_is_bulk_loaded_and_nothing_is_counted_for_flushing(store, monkeypatch) -> None:
+    loads, flushes = [], []
+    monkeypatch.setattr(store, "flush", lambda: flushes.append(1))
+    real = store._store
+    monkeypatch.setattr(store, "_store", _Recording(real, loads))
+    monkeypatch.setattr(sparql.store, "FLUSH_EVERY_BYTES", 1)
+    lines = event_lines(1, "Le Cid") + event_lines(2, "Phèdre")
+    store.replace_graph(GRAPH, ntriples(lines))
+    assert loads == ["bulk_load"] and flushes == []
+    assert graph_content(store) == expected(lines)
+    assert store.select("SELECT (COUNT(*) AS ?n) WHERE { ?e <http://schema.org/name> ?n2 }")[0]["n"].toPython() == 2
+
+
+def test_a_new_graph_over_one_ingestion_is_loaded_in_a_transaction(store, monkeypatch) -> None:
+    loads = []
+    monkeypatch.setattr(store, "_store", _Recording(store._store, loads))
+    monkeypatch.setattr(sparql.store, "BULK_LOAD_MAX_TRIPLES", 3)
+    lines = event_lines(1, "Le Cid")  # 4 triples
+    store.replace_graph(GRAPH, ntriples(lines))
+    assert loads == ["load"] and graph_content(store) == expected(lines)
+
+
+def test_a_broken_bulk_load_leaves_the_new_graph_empty_and_the_others_whole(store) -> None:
+    kept = event_lines(1, "Le Cid")
+    store.replace_graph(f"{GRAPH}-bis", ntriples(kept))
+    broken = event_lines(2, "Phèdre") + ["<http://affiche.test/event/x> <http://schema.org/name> \"no end ."]
+    with pytest.raises(SyntaxError, match="line 5"):  # as the transactional load says it
+        store.replace_graph(GRAPH, ntriples(broken))
+    assert graph_content(store) == set()
+    assert graph_content(store, f"{GRAPH}-bis") == expected(kept, f"{GRAPH}-bis")
+    store.replace_graph(GRAPH, ntriples(event_lines(2, "Phèdre")))  # the next harvest fills it
+    assert graph_content(store) == expected(event_lines(2, "Phèdre"))
+
+
+class _Recording:
+    """The pyoxigraph store, noting which of its loaders is called."""
+
+    def __init__(self, store: ox.Store, calls: list) -> None:
+        self._store, self._calls = store, calls
+
+    def load(self, *args, **kwargs):
+        self._calls.append("load")
+        return self._store.load(*args, **kwargs)
+
+    def bulk_load(self, *args, **kwargs):
+        self._calls.append("bulk_load")
+        return self._store.bulk_load(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
