@@ -29,11 +29,11 @@ from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from ontology import (
-    AFFICHE, EVENT_TYPES, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
+    AFFICHE, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
 )
 
 from . import identity
-from .formats._events import _HTTPS_EVENT_TYPES, SERIES_TYPES
+from .formats._events import EVENT_NODE_TYPES
 
 DATE_PROPERTIES = {SCHEMA[p] for p in (
     "startDate", "endDate", "doorTime", "previousStartDate", "validFrom", "validThrough",
@@ -67,8 +67,6 @@ _SCHEMA_HTTP = str(SCHEMA)
 _S = SimpleNamespace(type=RDF.type, **{name: SCHEMA[name] for name in (
     "address", "addressLocality", "identifier", "location", "name", "propertyID", "sameAs",
     "startDate", "taxID", "url", "value", "vatID")})
-# what `formats._events.event_nodes` counts as an event (a node with one of these types)
-_EVENT_TYPES = frozenset((EVENT_TYPES | _HTTPS_EVENT_TYPES) - SERIES_TYPES)
 # the prefixes a normalised graph binds over rdflib's own (whose `schema` is https)
 PREFIXES = (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV))
 Triple = tuple[Node, Node, Node]
@@ -296,7 +294,8 @@ def _rewrite_schema_https(triples: list[Triple], dropped: list[str]) -> list[Tri
 
     for s, p, o in triples:
         if not _is_valid_iri(p) or (p == RDF.type and not _is_valid_iri(o)):
-            dropped.append(f"left out a statement with an invalid IRI: {str(p if not _is_valid_iri(p) else o)[:120]!r}")
+            invalid = p if not _is_valid_iri(p) else o
+            dropped.append(f"left out a statement with an invalid IRI: {str(invalid)[:120]!r}")
             continue
         out.add((usable(s), _https_to_http(p), usable(o)))
     return list(out)
@@ -304,7 +303,7 @@ def _rewrite_schema_https(triples: list[Triple], dropped: list[str]) -> list[Tri
 
 # The IRIs normalisation compares with, as the objects the feed's own are interned to (above).
 _KNOWN = {term: term for term in (
-    *vars(_S).values(), *ENTITY_KINDS, *_EVENT_TYPES, *URL_PROPERTIES, *DATE_PROPERTIES,
+    *vars(_S).values(), *ENTITY_KINDS, *EVENT_NODE_TYPES, *URL_PROPERTIES, *DATE_PROPERTIES,
     *TEXT_PROPERTIES, *ENUM_PROPERTIES, *DECIMAL_PROPERTIES, SCHEMA.Offer, SCHEMA.AggregateOffer,
     SCHEMA.price, SCHEMA.priceCurrency, SCHEMA.keywords, SCHEMA.Event)}
 
@@ -325,7 +324,7 @@ class _Lookups:
         self.types: dict[Node, list[Node]] = {}  # each node's rdf:type, in the graph's order
         # a dict, not `p == …`: an IRI's hash is cached, its equality is a Python call
         special = {SCHEMA.location: self.located, RDF.type: self.events}
-        event_types, types = _EVENT_TYPES, self.types
+        event_types, types = EVENT_NODE_TYPES, self.types
         pairs = self._pairs
         subject, current = None, None
         for s, p, o in graph:
@@ -627,7 +626,8 @@ def _add_provenance(graph: Triples, events: list[URIRef], context: NormaliseCont
 _CHECKED_TIMES = ("startDate", "endDate", "doorTime")
 
 
-def _suspicious_offsets(graph: Triples, events: list[URIRef], context: NormaliseContext) -> list[NormaliseWarning]:
+def _suspicious_offsets(graph: Triples, events: list[URIRef],
+                        context: NormaliseContext) -> list[NormaliseWarning]:
     """A time whose offset is not the one the source's zone has at that moment (`+00:00` for a
     Paris venue in July) is most often a local time with a wrong offset: it is reported, and kept
     as written, since Affiche cannot know which of the two the organiser meant."""

@@ -279,8 +279,8 @@ def _as_graph(triples: Iterable[Triple], prefixes: Iterable[tuple[str, str]]) ->
 
 
 def _display_name(index: dict[Node, list[tuple[Node, Node]]], event: URIRef, language: str) -> str:
-    name = {SCHEMA.name}  # a set: an IRI's hash is cached, equality is a Python call
-    names = [o for p, o in index.get(event, ()) if p in name]
+    name_links = {SCHEMA.name}  # a set: an IRI's hash is cached, equality is a Python call
+    names = [o for p, o in index.get(event, ()) if p in name_links]
     for name in names:
         if getattr(name, "language", None) == language:
             return str(name)

@@ -12,13 +12,13 @@ from ontology import EVENT_TYPES, SCHEMA, SCHEMA_HTTPS
 _HTTPS_EVENT_TYPES = {URIRef(SCHEMA_HTTPS + str(t)[len(str(SCHEMA)):]) for t in EVENT_TYPES}
 SERIES_TYPES = {SCHEMA.EventSeries, URIRef(SCHEMA_HTTPS + "EventSeries")}
 # A node with one of these types is an event, whatever else it is; a series alone is not.
-_EVENT_TYPES = frozenset((EVENT_TYPES | _HTTPS_EVENT_TYPES) - SERIES_TYPES)
+EVENT_NODE_TYPES = frozenset((EVENT_TYPES | _HTTPS_EVENT_TYPES) - SERIES_TYPES)
 
 
 def event_nodes(graph: Graph) -> list[Node]:
     """Every node typed as a schema.org Event (or subtype), in a stable order; series excluded."""
     nodes = set()
-    for etype in _EVENT_TYPES:
+    for etype in EVENT_NODE_TYPES:
         nodes.update(graph.subjects(RDF.type, etype))
     return sorted(nodes, key=str)
 
@@ -26,5 +26,5 @@ def event_nodes(graph: Graph) -> list[Node]:
 def events_in(triples: Iterable[tuple[Node, Node, Node]]) -> list[Node]:
     """The events among some triples (one document's, one page block's), as `event_nodes` finds
     them in a graph, without looking at the rest of the graph."""
-    rdf_type, event_types = RDF.type, _EVENT_TYPES
+    rdf_type, event_types = RDF.type, EVENT_NODE_TYPES
     return sorted({s for s, p, o in triples if p == rdf_type and o in event_types}, key=str)

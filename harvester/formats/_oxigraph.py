@@ -2,10 +2,10 @@
 into the rdflib graph the rest of the harvest works on.
 
 JSON-LD is read leniently (IRIs not checked, relative IRIs left as written), so that nothing is
-dropped silently; Turtle, N-Triples and RDF/XML strictly. Every term is then checked here. Where rdflib would have read the
-document differently (an IRI that is not absolute and well formed, a relative IRI with no base, a
-named graph, an odd language tag), `DiffersFromRdflib` is raised and the caller reads that document
-with rdflib as before: what was readable stays readable, and reads the same.
+dropped silently; Turtle, N-Triples and RDF/XML strictly. Every term is then checked here. Where
+rdflib would have read the document differently (an IRI that is not absolute and well formed, a
+relative IRI with no base, a named graph, an odd language tag), `DiffersFromRdflib` is raised and
+the caller reads that document with rdflib as before: what was readable stays readable, and reads the same.
 """
 
 from __future__ import annotations

@@ -246,11 +246,16 @@ def comparison_charts(comparison: dict | None, fr: bool) -> dict:
         return {}
     names = ("cette source" if fr else "this source", "le secteur" if fr else "the sector")
     score = comparison["score"]
+
+    def shares(key: str, label: str, title_fr: str, title_en: str) -> str:
+        """The source's share of events per discipline, month or town beside the sector's."""
+        return paired_chart(title_fr if fr else title_en,
+                            [Pair(row[label], row["source"], row["sector"]) for row in comparison[key]],
+                            names, " %", scale=100)
+
     return {
-        "disciplines": paired_chart(
-            "Part des événements par discipline" if fr else "Share of events per discipline",
-            [Pair(d["discipline"], d["source"], d["sector"]) for d in comparison["disciplines"]],
-            names, " %", scale=100),
+        "disciplines": shares("disciplines", "discipline", "Part des événements par discipline",
+                              "Share of events per discipline"),
         "free": paired_chart(
             "Part des événements gratuits" if fr else "Share of free events",
             [Pair("gratuits" if fr else "free", comparison["free_share"]["source"],
@@ -259,14 +264,8 @@ def comparison_charts(comparison: dict | None, fr: bool) -> dict:
             "Score de qualité" if fr else "Quality score",
             [Pair("score", score["source"] or 0, score["sector_mean"] or 0)],
             (names[0], "moyenne du secteur" if fr else "the sector's mean"), "/100", scale=100),
-        "months": paired_chart(
-            "Part des événements par mois" if fr else "Share of events per month",
-            [Pair(m["month"], m["source"], m["sector"]) for m in comparison["months"]],
-            names, " %", scale=100),
-        "towns": paired_chart(
-            "Part des événements par ville" if fr else "Share of events per town",
-            [Pair(t["town"], t["source"], t["sector"]) for t in comparison["towns"]],
-            names, " %", scale=100),
+        "months": shares("months", "month", "Part des événements par mois", "Share of events per month"),
+        "towns": shares("towns", "town", "Part des événements par ville", "Share of events per town"),
         "quality_over_time": quality_chart(
             "Score de qualité au fil du temps" if fr else "Quality score over time",
             comparison.get("quality_over_time") or {"unit": "", "points": []},
