@@ -618,9 +618,9 @@ def run(args) -> dict:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="affiche-bench-run-", dir=args.work_dir))
     try:
-        region = work / "region"
+        region = args.region or work / "region"
         sources = synthetic.plan_region(args.events, args.seed)
-        config = synthetic.write_region(sources, region)
+        config = _written_region(sources, region, f"{args.events} {args.seed}")
         size = sum((region / s.file_name).stat().st_size for s in sources) / 1e6
         print(f"{args.events:,} events in {len(sources)} sources ({size:.1f} MB of feeds) under {work}",
               flush=True)
@@ -635,6 +635,7 @@ def run(args) -> dict:
         print("dumps…", flush=True)
         dump_s = dumps_section(data_dir, figures)
         print("re-harvest…", flush=True)
+        (region / "plan.txt").unlink(missing_ok=True)  # the re-harvest rewrites some feeds
         reharvest(data_dir, config, sources, figures, args.harvest_workers)
         print("one big source…", flush=True)
         big = one_big_source(work, min(args.events, 10_000), figures)
@@ -657,6 +658,18 @@ def run(args) -> dict:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return _results(args, started, sources, figures)
+
+
+def _written_region(sources: list, region: Path, plan: str) -> Path:
+    """The region's feeds, written once: a `--region` directory that already holds the feeds of
+    the same plan (events and seed) is reused, which saves minutes at 1M events between runs."""
+    marker, config = region / "plan.txt", region / "sources.toml"
+    if config.exists() and marker.exists() and marker.read_text(encoding="utf-8") == plan:
+        return config
+    marker.unlink(missing_ok=True)
+    config = synthetic.write_region(sources, region)
+    marker.write_text(plan, encoding="utf-8")
+    return config
 
 
 def _results(args, started: str, sources: list, figures: list[Figure]) -> dict:
@@ -687,6 +700,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", choices=("harvest",), default=None,
                    help="run one section alone (harvest: the full harvest per format)")
     p.add_argument("--work-dir", type=Path, default=None)
+    p.add_argument("--region", type=Path, default=None,
+                   help="write the synthetic feeds here and reuse them in later runs of the same "
+                        "--events and --seed (they are kept)")
     p.add_argument("--keep", action="store_true", help="keep the generated feeds and stores")
     return p
 

@@ -112,3 +112,16 @@ def test_a_load_test_phase_without_answers_is_reported_not_a_crash(capsys) -> No
     print_phase("baseline (no harvest)", Tally(), 1.0)
     assert "0 requests" in capsys.readouterr().out
     assert ratio(None, 12.0) == "—" and ratio(12.0, 0.0) == "—" and ratio(18.0, 12.0) == "1.50"
+
+
+def test_a_region_directory_is_written_once_and_reused_only_for_the_same_plan(tmp_path):
+    region = tmp_path / "region"
+    sources = synthetic.plan_region(150, seed=4)
+    config = run._written_region(sources, region, "150 4")
+    feed = region / sources[0].file_name
+    feed.write_bytes(b"kept")  # a reused region is not written again
+    assert run._written_region(sources, region, "150 4") == config
+    assert feed.read_bytes() == b"kept"
+    run._written_region(sources, region, "150 5")  # another plan: written again
+    assert feed.read_bytes() != b"kept"
+    assert (region / "plan.txt").read_text(encoding="utf-8") == "150 5"
