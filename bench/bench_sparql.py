@@ -1,7 +1,7 @@
 """SPARQL speed: typical aggregator queries on the store directly, and through `/sparql`.
 
     .venv/bin/python bench/bench_sparql.py [--events 100000] [--repeat 30] [--workers 2]
-                                           [--client stdlib|httpx]
+                                           [--client stdlib|httpx] [--baseline CHECKOUT]
 
 Writes N synthetic schema.org events (spread over 40 source graphs, with venues, towns,
 organisers, disciplines and prices) as N-Quads into an embedded store, then runs the same
@@ -13,7 +13,11 @@ p50/p95/p99 of both and the overhead ratio (endpoint p50 / direct p50); the targ
 overhead within 20 % for queries of 10 ms or more. `ASK {}` shows the fixed cost of a request.
 Two queries also come in the "fast form" the `/sparql` page's examples use, and the time of each
 form is compared. Figures are only compared within one run; the load average at its start and
-end is printed with them.
+end is printed with them. `--baseline` also runs `affiche serve` from another checkout of the
+project (the previous commit: `mkdir /tmp/base && git archive HEAD~1 | tar -x -C /tmp/base`) over
+its own copy of the store, timed in the same rounds, and prints how the two endpoints compare: on
+a shared machine, that ratio is what one run can tell about a change, far more than two runs'
+figures.
 
 What makes the comparison fair:
 - the same work on both sides: the direct side serialises the answer in the format the client
@@ -49,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -305,16 +309,18 @@ class Timings:
 
     direct: list[float] = field(default_factory=list)
     endpoint: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)  # the --baseline checkout's endpoint
     cpu: dict[str, float] = field(default_factory=dict)
     same_bytes: bool = True
 
 
 def measure(store: EmbeddedStore, server: "Server", repeat: int, warmup: int,
-            client: str = "stdlib") -> dict[str, Timings]:
-    """Time each query directly and through /sparql, alternating, so that whatever else the
-    machine does weighs on both alike."""
+            client: str = "stdlib", baseline: "Server | None" = None) -> dict[str, Timings]:
+    """Time each query directly and through /sparql (and the baseline's), alternating, so that
+    whatever else the machine does weighs on all alike."""
     timings = {}
     http = CLIENTS[client](server.url)
+    base_http = CLIENTS[client](baseline.url) if baseline is not None else None
     try:
         for name, query in {"ASK {} (fixed cost)": "ASK {}", **QUERIES}.items():
             accept = ACCEPT["turtle" if rdf_kind(query) else "json"]
@@ -325,26 +331,39 @@ def measure(store: EmbeddedStore, server: "Server", repeat: int, warmup: int,
             def on_endpoint() -> bytes:
                 return http.post(query.encode(), accept)
 
+            def on_baseline() -> bytes:
+                return base_http.post(query.encode(), accept)
+
             for _ in range(warmup):
                 on_store()
                 on_endpoint()
+                if base_http is not None:
+                    on_baseline()
             timing = timings[name] = Timings(same_bytes=on_store() == on_endpoint())
             pids = process_tree(server.pid)
             direct_cpu = client_cpu = 0.0
             server_cpu = cpu_ms(pids[:1]), cpu_ms(pids[1:])
-            for _ in range(repeat):
+            for round_ in range(repeat):
+                # The baseline's endpoint before this one every other round: each then follows
+                # the other as often (outside the CPU counts, which are this server's).
+                if base_http is not None and round_ % 2:
+                    timing.baseline.append(time_ms(on_baseline))
                 cpu = time.process_time()
                 timing.direct.append(time_ms(on_store))
                 middle = time.process_time()
                 timing.endpoint.append(time_ms(on_endpoint))
                 direct_cpu += middle - cpu
                 client_cpu += time.process_time() - middle
+                if base_http is not None and not round_ % 2:
+                    timing.baseline.append(time_ms(on_baseline))
             timing.cpu = {"direct": direct_cpu * 1000 / repeat,
                           "client": client_cpu * 1000 / repeat,
                           "server": (cpu_ms(pids[:1]) - server_cpu[0]) / repeat,
                           "workers": (cpu_ms(pids[1:]) - server_cpu[1]) / repeat}
     finally:
         http.close()
+        if base_http is not None:
+            base_http.close()
     return timings
 
 
@@ -355,10 +374,10 @@ class Server:
 
 
 @contextmanager
-def serving(data_dir: Path, workers: int) -> Iterator[Server]:
-    """`affiche serve` over `data_dir` in its own process on 127.0.0.1 (uvicorn, the lifespan
-    starting the query workers), without the rate limit, with a generous timeout; yielded once
-    its start-up work is done (`wait_until_idle`)."""
+def serving(data_dir: Path, workers: int, checkout: Path = ROOT) -> Iterator[Server]:
+    """`affiche serve` of `checkout` over `data_dir` in its own process on 127.0.0.1 (uvicorn,
+    the lifespan starting the query workers), without the rate limit, with a generous timeout;
+    yielded once its start-up work is done (`wait_until_idle`)."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AFFICHE_")},
            "AFFICHE_DATA_DIR": str(data_dir), "AFFICHE_BASE_URL": BASE,  # what the data is minted under
@@ -366,7 +385,7 @@ def serving(data_dir: Path, workers: int) -> Iterator[Server]:
            "AFFICHE_SPARQL_TIMEOUT_S": "600", "AFFICHE_SPARQL_MAX_CONCURRENT": str(workers),
            "AFFICHE_SPARQL_MAX_ROWS": "1000000"}
     process = subprocess.Popen([sys.executable, "-m", "publisher.cli", "serve", "--port",
-                                str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+                                str(port)], cwd=checkout, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/sparql"
     try:
         wait_for(url + "?query=ASK%20%7B%7D", process)
@@ -400,6 +419,14 @@ def report(timings: dict[str, Timings]) -> bool:
         spent = cpu["client"] + cpu["server"] + cpu["workers"]
         print(f"{name:<36} {cpu['direct']:7.1f} | {cpu['client']:7.1f} {cpu['server']:7.1f} "
               f"{cpu['workers']:8.1f} {spent:7.1f} {spent / max(cpu['direct'], 0.01):6.2f}")
+    if any(timing.baseline for timing in timings.values()):
+        print(f"\n{'this checkout against --baseline':<36} {'baseline p50/p95 ms':>20} "
+              f"{'its ratio':>10} {'this/baseline p50 p95':>22}")
+        for name, timing in timings.items():
+            b, e = percentiles(timing.baseline), percentiles(timing.endpoint)
+            d = percentiles(timing.direct)
+            print(f"{name:<36} {b[0]:10.1f} {b[1]:8.1f} {b[0] / d[0]:10.2f} "
+                  f"{e[0] / b[0]:11.2f} {e[1] / b[1]:10.2f}")
     for name in timings:
         plain = name.removesuffix(FAST_FORM)
         if plain != name and plain in timings:
@@ -418,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="worker processes of the endpoint (2)")
     args.add_argument("--client", choices=sorted(CLIENTS), default="stdlib",
                       help="the HTTP client timing /sparql (stdlib: http.client)")
+    args.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                      help="also time /sparql of this checkout of the project, in the same rounds")
     options = args.parse_args(argv)
     load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-sparql-") as tmp:
@@ -431,16 +460,21 @@ def main(argv: list[str] | None = None) -> int:
         # The server gets its own copy (a checkpoint): the store is held by one process at a
         # time, and this one keeps the original to time the direct queries alongside, opened
         # read-only as the workers open their snapshot (no compaction running beside them).
-        (data_dir / "served").mkdir()
-        store.snapshot(data_dir / "served" / "store")
+        for served in ("served", "served-baseline"):
+            (data_dir / served).mkdir()
+            if served == "served" or options.baseline is not None:
+                store.snapshot(data_dir / served / "store")
         store.close()
         store = EmbeddedStore.read_only(data_dir / "store")
         try:
-            with serving(data_dir / "served", options.workers) as server:
-                # Warm-up rounds on both sides. Queries one at a time all go to the worker that
+            with ExitStack() as servers:
+                server = servers.enter_context(serving(data_dir / "served", options.workers))
+                baseline = None if options.baseline is None else servers.enter_context(
+                    serving(data_dir / "served-baseline", options.workers, options.baseline))
+                # Warm-up rounds on every side. Queries one at a time all go to the worker that
                 # answered last (sparql.workers.IdleWorkers), whose caches are then warm.
                 timings = measure(store, server, options.repeat, warmup=2 * options.workers,
-                                  client=options.client)
+                                  client=options.client, baseline=baseline)
         finally:
             store.close()
     within = report(timings)

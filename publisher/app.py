@@ -6,15 +6,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from site_templates import static_dir
 from sparql.guard import SparqlLimits
-from sparql.router import sparql_router
+from sparql.router import GZIP_INLINE_BYTES, GZIP_LEVEL, AnsweredFirst, SparqlEndpoint
 from sparql.store import Store, open_store
 from sparql.workers import start_public_runner
 
-from .errors import install_handlers
+from .errors import install_handlers, problem_response
 from .http_cache import ConditionalMiddleware, HeadMiddleware
 from .routes import api, calendar, check, dumps, feed, pages, sitemap, sources, stats, vocabulary, void
 from .problems import problem_responses
@@ -73,7 +75,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(calendar.router)
     app.include_router(void.router)
     app.include_router(vocabulary.router)
-    app.include_router(sparql_router(
+    sparql = SparqlEndpoint(
         # Without the lifespan (in-process test clients) queries go to the store directly.
         get_store=lambda: app.state.sparql_runner or app.state.store,
         limits=SparqlLimits(max_query_length=settings.sparql_max_query_length,
@@ -84,13 +86,30 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                             trusted_proxies=tuple(settings.trusted_proxies)),
         endpoint_url=lambda request: f"{settings.base_url}/sparql",
         html_page=pages.sparql_page,
-    ))
+    )
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
-    # Outermost last: HEAD is a GET without its body, gzip, then ETag/304 on the plain answer.
-    app.add_middleware(UsageMiddleware, counter=app.state.usage)
-    app.add_middleware(ConditionalMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
-    app.add_middleware(HeadMiddleware)
-    app.add_middleware(HeadNotCounted)  # before HEAD becomes GET: HEAD is never a view
+    for layer in answer_layers(app.state.usage, compresslevel=6):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    # /sparql is answered ahead of the router, in the same layers with its own gzip level.
+    app.add_middleware(AnsweredFirst, path="/sparql", endpoint=layered(
+        sparql.asgi(problem_response),
+        answer_layers(app.state.usage, GZIP_LEVEL, thread_minimum_size=GZIP_INLINE_BYTES)))
+    return app
+
+
+def answer_layers(counter: UsageCounter, compresslevel: int,
+                  thread_minimum_size: int = 128 * 1024) -> list[Middleware]:
+    """What every answer passes through, innermost first: usage figures, ETag/304 on the plain
+    answer, gzip, HEAD as a GET without its body (marked first: a HEAD is never a view)."""
+    return [Middleware(UsageMiddleware, counter=counter), Middleware(ConditionalMiddleware),
+            Middleware(GZipMiddleware, minimum_size=1000, compresslevel=compresslevel,
+                       thread_minimum_size=thread_minimum_size),
+            Middleware(HeadMiddleware), Middleware(HeadNotCounted)]
+
+
+def layered(app: ASGIApp, layers: list[Middleware]) -> ASGIApp:
+    """`app` wrapped in `layers`, innermost first."""
+    for cls, args, kwargs in layers:
+        app = cls(app, *args, **kwargs)
     return app
 
