@@ -198,18 +198,18 @@ def main() -> int:
         content = build(rs)
         feed_format = get_format(name)
         parse_s, parsed = best_of(options.repeat, lambda: feed_format.parse(content, context))
-        found, triples = len(event_nodes(parsed.graph)), len(parsed.graph)
+        found, triples = len(event_nodes(parsed.triples)), len(parsed.triples)
         parsed = None
         if found != options.events:
             failures.append(f"{name}: {found} events instead of {options.events}")
         total_s, _ = best_of(options.repeat, lambda: normalise(
-            feed_format.parse(content, context).graph, normalise_context, {}))
+            feed_format.parse(content, context).triples, normalise_context, {}))
         rdflib_eps = None
         if name in OXIGRAPH_READ and not options.no_rdflib:
             with rdflib_only():
                 rdflib_s, old = best_of(options.repeat, lambda: feed_format.parse(content, context))
-            if len(old.graph) != triples or len(event_nodes(old.graph)) != found:
-                failures.append(f"{name}: {len(old.graph)} triples read by rdflib, {triples} now")
+            if len(old.triples) != triples or len(event_nodes(old.triples)) != found:
+                failures.append(f"{name}: {len(old.triples)} triples read by rdflib, {triples} now")
             old = None
             rdflib_eps = options.events / rdflib_s
         rows.append((name, len(content), triples, found, options.events / parse_s,

@@ -20,19 +20,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache, cached_property, lru_cache
+from itertools import islice
 from types import SimpleNamespace
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 import pyoxigraph
-from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from ontology import (
-    AFFICHE, PROV, SCHEMA, SCHEMA_HTTPS, XSD, discipline_for_type, discipline_keywords,
-)
+from ontology import AFFICHE, PROV, SCHEMA_HTTPS, discipline_for_type, discipline_keywords
+from ontology import SCHEMA as SCHEMA_NAMESPACE
 
 from . import identity
+from .formats import FeedTriples, canonical_iri
+# each term one object, shared with the parsers (`formats.SameTerms`)
+from .formats import RDF_TERMS as RDF
+from .formats import SCHEMA_TERMS as SCHEMA
+from .formats import XSD_TERMS as XSD
 from .formats._events import EVENT_NODE_TYPES
 
 DATE_PROPERTIES = {SCHEMA[p] for p in (
@@ -68,7 +73,7 @@ _S = SimpleNamespace(type=RDF.type, **{name: SCHEMA[name] for name in (
     "address", "addressLocality", "identifier", "location", "name", "propertyID", "sameAs",
     "startDate", "taxID", "url", "value", "vatID")})
 # the prefixes a normalised graph binds over rdflib's own (whose `schema` is https)
-PREFIXES = (("schema", SCHEMA), ("affiche", AFFICHE), ("prov", PROV))
+PREFIXES = (("schema", SCHEMA_NAMESPACE), ("affiche", AFFICHE), ("prov", PROV))
 Triple = tuple[Node, Node, Node]
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FREE_WORDS = {"free", "gratuit", "gratuite", "entrée libre", "entree libre", "libre", "0"}
@@ -177,10 +182,12 @@ def normalise(graph: Iterable[Triple], context: NormaliseContext,
     # equal but distinct one costs a Python call (some parsers make a new IRI per statement).
     # Literals are left as they are: hashing one is itself a Python call.
     nodes: dict[Node, Node] = dict(_KNOWN)
-    intern = nodes.setdefault
-    parsed = [(intern(s, s), intern(p, p), o if type(o) is Literal else intern(o, o))
-              for s, p, o in iter(graph)]
-    triples = _rewrite_schema_https(parsed, dropped)
+    parsed = _read_interned(graph, nodes.setdefault)
+    # what might need rewriting is checked once per distinct IRI (the feed's own, interned after
+    # the known ones, and the literals' datatypes), not once per statement
+    datatypes = {o.datatype for _, _, o in parsed if type(o) is Literal}
+    terms = (*islice(nodes, len(_KNOWN), None), *datatypes)
+    triples = _rewrite_schema_https(parsed, dropped, terms)
     lookups = _Lookups(triples)
     parsed_events = sorted(lookups.events, key=str)
     renamed = _mint_iris(parsed_events, lookups, context)
@@ -225,6 +232,21 @@ def normalise(graph: Iterable[Triple], context: NormaliseContext,
                       dropped=dropped, warnings=warnings)
 
 
+def _read_interned(graph: Iterable[Triple], intern: Callable[[Node, Node], Node]) -> list[Triple]:
+    """The triples, each IRI and blank node interned (see `normalise`). A parser's `FeedTriples`
+    are read as they are held, each subject and each of its properties interned once."""
+    if not isinstance(graph, FeedTriples):
+        return [(intern(s, s), intern(p, p), o if type(o) is Literal else intern(o, o))
+                for s, p, o in iter(graph)]
+    parsed: list[Triple] = []
+    for s, po in graph.spo.items():
+        s = intern(s, s)
+        for p, objects in po.items():
+            p = intern(p, p)
+            parsed += [(s, p, o if type(o) is Literal else intern(o, o)) for o in objects]
+    return parsed
+
+
 def _https_to_http(term: Node) -> Node:
     if isinstance(term, URIRef) and str(term).startswith(SCHEMA_HTTPS):
         return URIRef(_SCHEMA_HTTP + str(term)[len(SCHEMA_HTTPS):])
@@ -247,36 +269,42 @@ def _is_valid_iri(term: Node) -> bool:
 def _needs_rewrite(graph: Iterable[tuple[Node, Node, Node]]) -> bool:
     """Whether some term is in https://schema.org/ or is not an IRI the store can hold: most feeds
     have none, and then the graph is used as it is rather than copied triple by triple."""
+    return _needs_rewrite_terms(term for triple in graph for term in triple)
+
+
+def _needs_rewrite_terms(terms: Iterable[Node]) -> bool:
+    """`_needs_rewrite` of the triples these terms are all the terms of."""
     checked: set[Node] = set()  # IRIs only: hashing a Literal is a Python call, an IRI's is not
     kinds: dict[type, type | None] = {}  # isinstance(…, Literal) is a Python call (an ABC)
-    for triple in graph:
-        for term in triple:
-            kind = kinds.get(type(term), _UNKNOWN)
-            if kind is _UNKNOWN:
-                kind = kinds[type(term)] = next(
-                    (k for k in (URIRef, Literal) if isinstance(term, k)), None)
-            if kind is Literal:
-                term = term.datatype
-                if term is None:
-                    continue
-            elif kind is None:
+    for term in terms:
+        kind = kinds.get(type(term), _UNKNOWN)
+        if kind is _UNKNOWN:
+            kind = kinds[type(term)] = next(
+                (k for k in (URIRef, Literal) if isinstance(term, k)), None)
+        if kind is Literal:
+            term = term.datatype
+            if term is None:
                 continue
-            if term in checked:
-                continue
-            checked.add(term)
-            if str(term).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term):
-                return True
+        elif kind is None:
+            continue
+        if term in checked:
+            continue
+        checked.add(term)
+        if str(term).startswith(SCHEMA_HTTPS) or not _is_valid_iri(term):
+            return True
     return False
 
 
 _UNKNOWN = object()
 
 
-def _rewrite_schema_https(triples: list[Triple], dropped: list[str]) -> list[Triple]:
+def _rewrite_schema_https(triples: list[Triple], dropped: list[str],
+                          terms: Iterable[Node] | None = None) -> list[Triple]:
     """Rewrite https://schema.org/ to http. A node named by an unusable IRI (relative, with
     spaces…) becomes a blank node, so it gets an IRI of ours; such a property or type is left out.
-    Triples with nothing to rewrite are returned as they are (and not changed later)."""
-    if not _needs_rewrite(triples):
+    Triples with nothing to rewrite are returned as they are (and not changed later). `terms`,
+    when given, are all the triples' distinct terms (or more)."""
+    if not (_needs_rewrite(triples) if terms is None else _needs_rewrite_terms(terms)):
         return triples
     out = Graph()  # the rewritten triples, each once, in the order rdflib gives them
     unusable: dict[Node, BNode] = {}
@@ -302,10 +330,13 @@ def _rewrite_schema_https(triples: list[Triple], dropped: list[str]) -> list[Tri
 
 
 # The IRIs normalisation compares with, as the objects the feed's own are interned to (above).
+# Only http://schema.org/ ones (the rewriting makes new objects of https ones anyway): none of them
+# needs rewriting, so only what a feed adds after them is checked.
 _KNOWN = {term: term for term in (
     *vars(_S).values(), *ENTITY_KINDS, *EVENT_NODE_TYPES, *URL_PROPERTIES, *DATE_PROPERTIES,
     *TEXT_PROPERTIES, *ENUM_PROPERTIES, *DECIMAL_PROPERTIES, SCHEMA.Offer, SCHEMA.AggregateOffer,
-    SCHEMA.price, SCHEMA.priceCurrency, SCHEMA.keywords, SCHEMA.Event)}
+    SCHEMA.price, SCHEMA.priceCurrency, SCHEMA.keywords, SCHEMA.Event)
+    if not str(term).startswith(SCHEMA_HTTPS)}
 
 
 # --- identity -------------------------------------------------------------------------------
@@ -419,8 +450,23 @@ def _external_ids(graph: _Lookups, node: Node) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
+    """A name or town for comparing (a feed names its venues and towns again and again)."""
     return identity.slugify(text, limit=200)
+
+
+@lru_cache(maxsize=4096)
+def _entity_key(label: str, ident: str) -> str:
+    """`identity.entity_key`, once per entity of a feed (each event's venue is a node of its own
+    that names the same venue)."""
+    return identity.entity_key(label, ident)
+
+
+@lru_cache(maxsize=4096)
+def _signature_digest(signature: str) -> str:
+    """The digest naming a blank node by its content: the same addresses and prices recur."""
+    return identity.digest(signature, length=8)
 
 
 def _entity_kind(graph: _Lookups, node: Node) -> str | None:
@@ -432,9 +478,12 @@ def _entity_kind(graph: _Lookups, node: Node) -> str | None:
 
 def _mint_iris(events: list[Node], lookups: _Lookups, context: NormaliseContext) -> dict[Node, URIRef]:
     renamed: dict[Node, URIRef] = {}
+    # one object per minted IRI: each event names its venue with a node of its own, all minted to
+    # the same IRI, which every later look-up then finds by identity (equality is a Python call)
+    minted = _Minted()
     for node in events:
         key = identity.event_key(context.source_id, _organiser_id(lookups, node))
-        renamed[node] = URIRef(identity.iri(context.base_url, "event", key))
+        renamed[node] = minted[identity.iri(context.base_url, "event", key)]
     for node in set(lookups.subjects()):
         if node in renamed or _is_ours(node, context):
             continue
@@ -444,16 +493,24 @@ def _mint_iris(events: list[Node], lookups: _Lookups, context: NormaliseContext)
         if kind is None:
             continue
         label, ident = _entity_identity(lookups, node)
-        renamed[node] = URIRef(identity.iri(context.base_url, kind, identity.entity_key(label, ident)))
-    _skolemise_rest(lookups, renamed)
+        renamed[node] = minted[identity.iri(context.base_url, kind, _entity_key(label, ident))]
+    _skolemise_rest(lookups, renamed, minted)
     return renamed
+
+
+class _Minted(dict):
+    """IRI text -> its one URIRef."""
+
+    def __missing__(self, text: str) -> URIRef:
+        iri = self[text] = URIRef(text)
+        return iri
 
 
 def _is_ours(node: Node, context: NormaliseContext) -> bool:
     return isinstance(node, URIRef) and identity.parse_iri(context.base_url, str(node)) is not None
 
 
-def _skolemise_rest(graph: _Lookups, renamed: dict[Node, URIRef]) -> None:
+def _skolemise_rest(graph: _Lookups, renamed: dict[Node, URIRef], minted: _Minted) -> None:
     """Give every remaining blank node a stable IRI under the first minted node that reaches it."""
     queue = deque(sorted(renamed, key=lambda n: str(renamed[n])))
     spelled: dict[Node, str] = {}  # term -> n3(): the same prices, types, towns again and again
@@ -464,9 +521,9 @@ def _skolemise_rest(graph: _Lookups, renamed: dict[Node, URIRef]) -> None:
             if o in renamed:
                 continue
             signature = _content_signature(graph, o, spelled=spelled)
-            fragment = f"{_local_name(p)}-{identity.digest(signature, length=8)}"
+            fragment = f"{_local_name(p)}-{_signature_digest(signature)}"
             base = str(renamed[owner]).split("#", 1)[0]
-            renamed[o] = URIRef(f"{base}#{fragment}")
+            renamed[o] = minted[f"{base}#{fragment}"]
             queue.append(o)
 
 
@@ -513,7 +570,8 @@ def _normalise_object(predicate: URIRef, value: Node, context: NormaliseContext)
         return normalise_decimal(value)
     if predicate in TEXT_PROPERTIES and _is_plain_string(value):
         text = re.sub(r"[ \t]+", " ", str(value)).strip()
-        return Literal(text, lang=value.language or context.language)
+        # normalize=False: the same literal for a string, made without rdflib's casts
+        return Literal(text, lang=value.language or context.language, normalize=False)
     return value
 
 
@@ -555,7 +613,8 @@ def _is_plain_string(value: Literal) -> bool:
 
 def _enum_iri(text: str) -> URIRef | None:
     name = text.strip().rsplit("/", 1)[-1]
-    return SCHEMA[name] if re.match(r"^[A-Z][A-Za-z]+$", name) else None
+    # a name a feed wrote: looked up among the vocabulary's objects, never added to them
+    return canonical_iri(_SCHEMA_HTTP + name) if re.match(r"^[A-Z][A-Za-z]+$", name) else None
 
 
 def normalise_date(value: Literal, timezone: str) -> Literal:
@@ -595,7 +654,7 @@ def normalise_decimal(value: Literal) -> Literal:
 def _add_disciplines(graph: Triples, events: list[URIRef]) -> None:
     by_type = discipline_for_type()
     keywords = discipline_keywords()
-    rdf_type, event_type, discipline = RDF.type, SCHEMA.Event, AFFICHE.discipline
+    rdf_type, event_type, discipline = _S.type, SCHEMA.Event, AFFICHE.discipline
     schema_keywords = SCHEMA.keywords
     for event in events:
         # Aggregators ask for `?e a schema:Event`; subtypes alone would hide theatre, dance…
@@ -633,9 +692,11 @@ def _suspicious_offsets(graph: Triples, events: list[URIRef],
     as written, since Affiche cannot know which of the two the organiser meant."""
     zone = ZoneInfo(context.timezone)
     warnings = []
+    # the properties as the graph holds them (interned): found by identity
+    properties = [(name, _KNOWN[SCHEMA[name]]) for name in _CHECKED_TIMES]
     for event in events:
-        for name in _CHECKED_TIMES:
-            for value in graph.objects(event, SCHEMA[name]):
+        for name, prop in properties:
+            for value in graph.objects(event, prop):
                 if not isinstance(value, Literal) or value.datatype != XSD.dateTime:
                     continue
                 try:

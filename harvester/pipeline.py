@@ -167,7 +167,7 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
     enforce_caps(parsed, fetched.location, policy)
     report.feed_problems = parsed.problems
     normalised = normalise(
-        parsed.graph,
+        parsed.triples,
         NormaliseContext(base_url=base_url, source_id=source.id, language=source.language,
                          timezone=source.timezone, harvested_at=now),
         parsed.origins,
@@ -198,7 +198,10 @@ def check_bytes(fetched: Fetched, source: Source, base_url: str, format_name: st
         if status == "published":
             published_events.append(event)
         else:
-            quarantined[str(event)] = _as_graph(triples_of(index, described[event]), prefixes)
+            # only our prefixes: binding rdflib's thirty cost more than the event (its Turtle is
+            # written by pyoxigraph, with prefixes of its own: `_turtle`)
+            quarantined[str(event)] = _as_graph(triples_of(index, described[event]), prefixes,
+                                                bind_namespaces="none")
     report.finished_at = _now().isoformat()
     # what the published events reach together is what each reaches (a node one reaches through
     # another published event, that event reaches nearer)
@@ -267,9 +270,10 @@ def triples_of(index: dict[Node, list[tuple[Node, Node]]], nodes: Iterable[Node]
     return [(node, p, o) for node in nodes for p, o in index.get(node, ())]
 
 
-def _as_graph(triples: Iterable[Triple], prefixes: Iterable[tuple[str, str]]) -> Graph:
+def _as_graph(triples: Iterable[Triple], prefixes: Iterable[tuple[str, str]],
+              bind_namespaces: str = "rdflib") -> Graph:
     # SimpleMemory: the same triples without the contexts (named graphs) these never have
-    out = Graph(store="SimpleMemory")
+    out = Graph(store="SimpleMemory", bind_namespaces=bind_namespaces)
     add = out.store.add
     for triple in triples:
         add(triple, None)
@@ -409,7 +413,7 @@ def _prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
     graph = checked.triples + source_description(source, base_url, checked.report.started_at)
     # every term of the named graph spelled once, as the store writes it: the named graph's
     # N-Triples and the change log's descriptions are written from these spellings
-    spelled = spellings((term for triple in graph for term in triple), terms)
+    spelled = spellings(distinct_objects(graph), terms)
     descriptions = {}
     if describe_events:
         descriptions = _descriptions(checked, spelled)
@@ -420,6 +424,13 @@ def _prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
         descriptions=descriptions,
         quarantined={iri: _turtle(g, terms) for iri, g in checked.quarantined.items()},
         incoming=incoming)
+
+
+def distinct_objects(triples: list[Triple]) -> list[Node]:
+    """Each term object of the triples once, in the order met. By identity: a literal's hash is
+    a Python call, and the normalised triples hold each repeated value as one object (equal ones
+    left are merged by whoever reads them, as `spellings` does)."""
+    return list({id(term): term for triple in triples for term in triple}.values())
 
 
 def _descriptions(checked: Checked, spelled: dict[Node, str]) -> dict[str, str]:

@@ -212,6 +212,20 @@ def _pointing_at(graph: Iterable[tuple[Node, Node, Node]],
                  literals: set[Node]) -> dict[Node, list[tuple[Node, Node]]]:
     """Each node's (subject, predicate) pairs pointing at it; literals only those asked for."""
     pointing: dict[Node, list[tuple[Node, Node]]] = {}
+    spo = getattr(graph, "spo", None)
+    if spo is not None:  # held as subject -> predicate -> objects (the harvest's `Triples`)
+        for s, po in spo.items():
+            for p, objects in po.items():
+                pair = (s, p)
+                for o in objects:
+                    if type(o) is Literal and not (literals and o in literals):
+                        continue
+                    pairs = pointing.get(o)
+                    if pairs is None:
+                        pointing[o] = [pair]
+                    else:
+                        pairs.append(pair)
+        return pointing
     for s, p, o in graph:
         # `type(o) is`: isinstance(…, Literal) and a Literal's hash are Python calls; a subclass
         # of Literal would merely be kept in vain

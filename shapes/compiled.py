@@ -236,27 +236,50 @@ def _escape(text: str) -> str:
 
 def ntriples(graph: Iterable[tuple[Node, Node, Node]]) -> bytes:
     """N-Triples for Oxigraph, written with a per-term cache (rdflib's writer is slower)."""
-    cache_: dict[Node, str] = {}
-    lines = []
-    for triple in graph:
-        parts = []
-        for term in triple:
-            text = cache_.get(term)
-            if text is None:
-                if isinstance(term, URIRef):
-                    text = f"<{term}>"
-                elif isinstance(term, BNode):
-                    text = f"_:b{term}"
-                elif term.language:
-                    text = f'"{_escape(str(term))}"@{term.language}'
-                elif term.datatype:
-                    text = f'"{_escape(str(term))}"^^<{term.datatype}>'
-                else:
-                    text = f'"{_escape(str(term))}"'
-                cache_[term] = text
-            parts.append(text)
-        lines.append(f"{parts[0]} {parts[1]} {parts[2]} .\n")
-    return "".join(lines).encode("utf-8")
+    return _written(graph)[0]
+
+
+def _written(graph: Iterable[tuple[Node, Node, Node]]) -> tuple[bytes, list[Node]]:
+    """`ntriples`, and each distinct term object written.
+
+    The cache is keyed by the term object's identity: a literal's hash is a Python call, and a
+    normalised feed holds each repeated value as one object. The terms spelled are kept alive
+    (`spelled`), so that no identity is reused while the cache lives."""
+    cache_: dict[int, str] = {}
+    spelled: list[Node] = []
+    get = cache_.get
+
+    def spell(term: Node) -> str:
+        if isinstance(term, URIRef):
+            text = f"<{term}>"
+        elif isinstance(term, BNode):
+            text = f"_:b{term}"
+        elif term.language:
+            text = f'"{_escape(str(term))}"@{term.language}'
+        elif term.datatype:
+            text = f'"{_escape(str(term))}"^^<{term.datatype}>'
+        else:
+            text = f'"{_escape(str(term))}"'
+        cache_[id(term)] = text
+        spelled.append(term)
+        return text
+
+    # a spelling is never empty: `or` only calls `spell` for a term not seen yet
+    spo = getattr(graph, "spo", None)
+    if spo is None:
+        text = "".join([
+            f"{get(id(s)) or spell(s)} {get(id(p)) or spell(p)} {get(id(o)) or spell(o)} .\n"
+            for s, p, o in graph])
+        return text.encode("utf-8"), spelled
+    # triples held as subject -> predicate -> objects (the harvest's normalised `Triples`): each
+    # subject and each of its properties spelled once
+    lines: list[str] = []
+    for s, po in spo.items():
+        subject = get(id(s)) or spell(s)
+        for p, objects in po.items():
+            head = f"{subject} {get(id(p)) or spell(p)} "
+            lines += [f"{head}{get(id(o)) or spell(o)} .\n" for o in objects]
+    return "".join(lines).encode("utf-8"), spelled
 
 
 def _to_rdflib(term) -> Node:
@@ -272,15 +295,22 @@ def _to_rdflib(term) -> Node:
 
 def run(graph: Iterable[tuple[Node, Node, Node]], shapes_text: str) -> list[RawResult]:
     """Every SHACL result of the compiled shapes over the graph (or its triples)."""
+    data, terms = _written(graph)
     store = ox.Store()
-    store.load(ntriples(graph) + _ontology_ntriples(), ox.RdfFormat.N_TRIPLES, lenient=True)
+    store.load(data + _ontology_ntriples(), ox.RdfFormat.N_TRIPLES, lenient=True)
     results = []
     converted: dict = {}  # pyoxigraph term -> rdflib term: results name the same nodes again
+    # the graph's IRIs are given back as the graph's own objects: whatever is keyed by them
+    # afterwards (the events, their reports) finds them by identity (equality is a Python call)
+    own = {str(term): term for term in terms if type(term) is URIRef}
 
     def back(term) -> Node:
         node = converted.get(term)
         if node is None:
-            node = converted[term] = _to_rdflib(term)
+            node = own.get(term.value) if type(term) is ox.NamedNode else None
+            if node is None:
+                node = _to_rdflib(term)
+            converted[term] = node
         return node
 
     for query in compiled_queries(shapes_text):

@@ -8,16 +8,20 @@ add a `ParseProblem` for each event they could not read, so one broken event nev
 from __future__ import annotations
 
 import importlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cache
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
+from uuid import uuid4
 
-from rdflib import Graph, Literal
-from rdflib.namespace import XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
+
+from ontology import SCHEMA
 
 from ..fetch import Fetched, FetchPolicy
 
@@ -49,6 +53,62 @@ class ParseContext:
     fetch_policy: FetchPolicy | None = None  # for formats that fetch more pages (sitemap, site)
 
 
+# IRI text -> the one object of the vocabulary's IRIs in this process (`canonical`)
+_CANONICAL: dict[str, URIRef] = {}
+
+
+def canonical(term: URIRef) -> URIRef:
+    """The one object for this vocabulary IRI in this process (the first one given). Parsers and
+    normalisation holding the same objects, a dictionary keyed by one finds the others by
+    identity, where an equal but distinct IRI costs a Python call (`URIRef.__eq__`) at every
+    look-up. Only for the vocabulary (a few hundred IRIs), never a feed's own IRIs."""
+    return _CANONICAL.setdefault(str(term), term)
+
+
+def canonical_iri(text: str) -> URIRef:
+    """The vocabulary's object for this IRI (`canonical`), or a new IRI."""
+    known = _CANONICAL.get(text)
+    return URIRef(text) if known is None else known
+
+
+class SameTerms:
+    """A namespace whose terms are made once each (`canonical`). rdflib's namespaces make a new
+    IRI at every attribute read, and a graph or dictionary holding the IRI already compares each
+    new one with it by a Python call: for a parser that names its properties once per statement,
+    a large part of the cost of every later look-up."""
+
+    def __init__(self, namespace) -> None:
+        self._namespace = namespace
+
+    def __getattr__(self, name: str) -> URIRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        term = canonical(getattr(self._namespace, name))
+        setattr(self, name, term)  # found as an attribute from now on, without this call
+        return term
+
+    def __getitem__(self, name: str) -> URIRef:
+        return getattr(self, name)
+
+    def __str__(self) -> str:
+        return str(self._namespace)
+
+
+SCHEMA_TERMS, RDF_TERMS, XSD_TERMS = SameTerms(SCHEMA), SameTerms(RDF), SameTerms(XSD)
+
+# `new_blank`'s labels: this process's own prefix (rdflib's are "N" and 32 hex digits), then a
+# number
+_BLANK_PREFIX = f"N{uuid4().hex[:12]}x"
+_blank_numbers = itertools.count(1)
+
+
+def new_blank() -> BNode:
+    """A new blank node for a parser, unique in this process and unlike any rdflib makes. rdflib's
+    `BNode()` draws a uuid4 for each (a tenth of the cost of reading a JSON-LD event); a
+    blank node's label says nothing and is not published (normalise names the nodes)."""
+    return BNode(_BLANK_PREFIX + str(next(_blank_numbers)))
+
+
 def new_graph() -> Graph:
     """An empty graph for a feed read triple by triple (CSV, iCalendar, JSON APIs). rdflib's
     default store also keeps contexts (named graphs), which such a graph never has: about a third
@@ -57,11 +117,99 @@ def new_graph() -> Graph:
     return Graph(store="SimpleMemory")
 
 
-@dataclass
+class FeedTriples:
+    """A feed's triples as its parser reads them: subject -> predicate -> objects, each triple
+    once, in the order added. What rdflib's SimpleMemory keeps, and iterated in the same order,
+    without its two other indexes and `Graph.add`'s checks, which cost more than the parsing of a
+    CSV row itself. The harvest reads them as they are; `Parsed.graph` makes an rdflib graph of
+    them when one is asked for (a parser adds to `Parsed.triples`, never to that graph)."""
+
+    __slots__ = ("spo", "prefixes")
+
+    def __init__(self) -> None:
+        self.spo: dict[Node, dict[Node, dict[Node, None]]] = {}
+        self.prefixes: list[tuple[str, str]] = []
+
+    def add(self, triple: tuple[Node, Node, Node]) -> FeedTriples:
+        s, p, o = triple
+        po = self.spo.get(s)
+        if po is None:
+            self.spo[s] = {p: {o: None}}
+            return self
+        objects = po.get(p)
+        if objects is None:
+            po[p] = {o: None}
+        else:
+            objects[o] = None
+        return self
+
+    def add_all(self, triples: Iterable[tuple[Node, Node, Node]]) -> None:
+        spo = self.spo
+        for s, p, o in triples:
+            po = spo.get(s)
+            if po is None:
+                spo[s] = {p: {o: None}}
+                continue
+            objects = po.get(p)
+            if objects is None:
+                po[p] = {o: None}
+            else:
+                objects[o] = None
+
+    def bind(self, prefix: str, namespace: str) -> None:
+        self.prefixes.append((prefix, str(namespace)))
+
+    def __iter__(self) -> Iterator[tuple[Node, Node, Node]]:
+        for s, po in self.spo.items():
+            for p, objects in po.items():
+                for o in objects:
+                    yield s, p, o
+
+    def __len__(self) -> int:
+        return sum(len(objects) for po in self.spo.values() for objects in po.values())
+
+    def subjects_typed(self, types: Iterable[Node]) -> set[Node]:
+        """The subjects with one of these rdf:types (`Graph.subjects(RDF.type, t)` for each)."""
+        wanted = frozenset(types)
+        rdf_type = RDF_TERMS.type  # the parsers' own object: found by identity
+        return {s for s, po in self.spo.items()
+                if (typed := po.get(rdf_type)) is not None and not wanted.isdisjoint(typed)}
+
+    def as_graph(self) -> Graph:
+        graph = new_graph()
+        add = graph.store.add
+        for triple in self:
+            add(triple, graph, False)
+        for prefix, namespace in self.prefixes:
+            graph.bind(prefix, namespace)
+        return graph
+
+
 class Parsed:
-    graph: Graph
-    problems: list[ParseProblem] = field(default_factory=list)
-    origins: dict[Node, str] = field(default_factory=dict)  # event node -> "line 12", page URL…
+    """A feed as read: its triples (`FeedTriples`, or an rdflib graph for the formats that read
+    their own triples again while parsing), the problems of what could not be read, and where
+    each event was read (event node -> "line 12", page URL…)."""
+
+    def __init__(self, graph: Graph | FeedTriples | None = None,
+                 problems: list[ParseProblem] | None = None,
+                 origins: dict[Node, str] | None = None) -> None:
+        self.triples: Graph | FeedTriples = FeedTriples() if graph is None else graph
+        self.problems: list[ParseProblem] = [] if problems is None else problems
+        self.origins: dict[Node, str] = {} if origins is None else origins
+        self._graph: Graph | None = None
+
+    @property
+    def graph(self) -> Graph:
+        """The triples as an rdflib graph (made once, when first asked for)."""
+        if not isinstance(self.triples, FeedTriples):
+            return self.triples
+        if self._graph is None:
+            self._graph = self.triples.as_graph()
+        return self._graph
+
+    @graph.setter
+    def graph(self, graph: Graph) -> None:
+        self.triples, self._graph = graph, None
 
 
 @dataclass(frozen=True)
@@ -118,10 +266,11 @@ def enforce_caps(parsed: Parsed, location: str, policy: FetchPolicy | None) -> N
     from ._events import event_nodes
 
     policy = policy or FetchPolicy()
-    if len(parsed.graph) > policy.max_triples:
-        raise ParseError(f"{location}: {len(parsed.graph)} triples, over the cap of "
+    triples = len(parsed.triples)
+    if triples > policy.max_triples:
+        raise ParseError(f"{location}: {triples} triples, over the cap of "
                          f"{policy.max_triples} per feed (AFFICHE_HARVEST_MAX_TRIPLES)")
-    events = len(event_nodes(parsed.graph))
+    events = len(event_nodes(parsed.triples))
     if events > policy.max_events:
         raise ParseError(f"{location}: {events} events, over the cap of {policy.max_events} "
                          "per feed (AFFICHE_HARVEST_MAX_EVENTS)")
@@ -139,8 +288,11 @@ def decode_text(content: bytes) -> str:
 def temporal_literal(value: date) -> Literal:
     """xsd:dateTime in the value's own zone (no offset when floating), xsd:date for a day."""
     if isinstance(value, datetime):
-        return Literal(value.replace(microsecond=0).isoformat(), datatype=XSD.dateTime)
-    return Literal(value.isoformat(), datatype=XSD.date)
+        return Literal(value.replace(microsecond=0).isoformat(), datatype=_XSD_DATE_TIME)
+    return Literal(value.isoformat(), datatype=_XSD_DATE)
+
+
+_XSD_DATE_TIME, _XSD_DATE = XSD.dateTime, XSD.date
 
 
 def head_text(content: bytes, size: int = 2048) -> str:

@@ -13,13 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import ParseContext, Parsed, ParseError, ParseProblem, head_text, new_graph
+from . import ParseContext, Parsed, ParseError, ParseProblem, head_text, new_blank, new_graph
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 SNIFF_BYTES = 65536
@@ -121,7 +121,7 @@ def add_address(graph: Graph, place: Node, fields: dict[str, Any]) -> None:
     present = {k: v for k, v in fields.items() if isinstance(v, (str, int)) and str(v).strip()}
     if not present:
         return
-    address = BNode()
+    address = new_blank()
     graph.add((place, SCHEMA.address, address))
     graph.add((address, RDF.type, SCHEMA.PostalAddress))
     for key, value in present.items():
@@ -134,7 +134,7 @@ def add_geo(graph: Graph, place: Node, latitude: Any, longitude: Any) -> None:
         return
     if not (-90 <= Decimal(str(lat)) <= 90 and -180 <= Decimal(str(lon)) <= 180):
         return
-    geo = BNode()
+    geo = new_blank()
     graph.add((place, SCHEMA.geo, geo))
     graph.add((geo, RDF.type, SCHEMA.GeoCoordinates))
     graph.add((geo, SCHEMA.latitude, lat))
@@ -143,7 +143,7 @@ def add_geo(graph: Graph, place: Node, latitude: Any, longitude: Any) -> None:
 
 def add_offer(graph: Graph, node: Node, price: Decimal | None, currency: str | None = None,
               name: Any = None, url: URIRef | None = None, language: str | None = None) -> Node:
-    offer = BNode()
+    offer = new_blank()
     graph.add((node, SCHEMA.offers, offer))
     graph.add((offer, RDF.type, SCHEMA.Offer))
     if price is not None:

@@ -17,6 +17,8 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.plugins.shared.jsonld.util import norm_url
 from rdflib.term import Node
 
+from . import canonical_iri, new_blank
+
 XSD_STRING = ox.NamedNode("http://www.w3.org/2001/XMLSchema#string")
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 # rdflib turns these into parsed XML/HTML values of its own, compared and printed its own way.
@@ -54,7 +56,7 @@ class Terms:
             value = node.value
             if not _is_absolute_iri(value):
                 raise DiffersFromRdflib(f"the IRI {value[:80]!r} is not absolute")
-            known = self.known[node] = URIRef(value)
+            known = self.known[node] = canonical_iri(value)
         return known
 
     def node(self, node: ox.NamedNode) -> URIRef:
@@ -63,7 +65,7 @@ class Terms:
         if known is None:
             value = node.value
             if _is_absolute_iri(value):
-                known = self.known[node] = URIRef(value)
+                known = self.known[node] = canonical_iri(value)
             elif not self.resolve_relative or " " in value or ":" in value.split("/", 1)[0]:
                 raise DiffersFromRdflib(f"the IRI {value[:80]!r} is not absolute")
             else:
@@ -85,13 +87,13 @@ class Terms:
             language = self.language_tags.get(language, language)
             if " " in language:  # rdflib's JSON-LD parser leaves such a value out
                 raise DiffersFromRdflib(f"the language tag {language!r} has a blank")
-            try:
-                return Literal(term.value, lang=language)
+            try:  # normalize=False: the same literal for a string, made without rdflib's casts
+                return Literal(term.value, lang=language, normalize=False)
             except ValueError as exc:  # rdflib refuses the whole document
                 raise DiffersFromRdflib(str(exc)) from exc
         datatype = term.datatype
         if datatype == XSD_STRING:
-            return Literal(term.value)
+            return Literal(term.value, normalize=False)
         if datatype in _ODD_DATATYPES:
             raise DiffersFromRdflib(f"a literal typed {datatype.value}")
         return Literal(term.value, datatype=self.iri(datatype))
@@ -101,7 +103,7 @@ class Terms:
         if isinstance(term, ox.BlankNode):
             new = blank.get(term)
             if new is None:
-                new = blank[term] = BNode()
+                new = blank[term] = new_blank()
             return new
         if isinstance(term, ox.NamedNode):
             return self.node(term)
@@ -159,7 +161,11 @@ def to_triples(quads: Iterable[ox.Quad], terms: Terms) -> list[Triple]:
 
 
 def add_triples(graph, triples: list[Triple]) -> None:
-    """Add already-checked triples to an rdflib graph, bypassing `Graph.add`'s per-triple checks."""
+    """Add already-checked triples to a parser's `FeedTriples`, or to an rdflib graph bypassing
+    `Graph.add`'s per-triple checks."""
+    if hasattr(graph, "add_all"):
+        graph.add_all(triples)
+        return
     store_add, context = graph.store.add, graph
     for triple in triples:
         store_add(triple, context, False)
@@ -174,7 +180,7 @@ def renamed_blank_nodes(triples: Iterable[Triple]) -> list[Triple]:
         if isinstance(term, BNode):
             new = fresh.get(term)
             if new is None:
-                new = fresh[term] = BNode()
+                new = fresh[term] = new_blank()
             return new
         return term
 

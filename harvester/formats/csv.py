@@ -56,17 +56,17 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Iterator
 
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import RDF, XSD
+from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
-from ontology import SCHEMA
-
 from . import (
-    FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
-    is_web_address, new_graph,
+    FeedFormat, FeedTriples, ParseContext, ParseError, Parsed, ParseProblem, decode_text,
+    RDF_TERMS, SCHEMA_TERMS, XSD_TERMS, head_text, is_web_address, new_blank,
     temporal_literal as _temporal_literal,
 )
+
+# each term one object, shared with normalisation (`SameTerms`)
+SCHEMA, RDF, XSD = SCHEMA_TERMS, RDF_TERMS, XSD_TERMS
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "identifiant", "identifier"),
@@ -145,7 +145,7 @@ def parse(content: bytes, ctx: ParseContext) -> Parsed:
     text = _decode(content)
     delimiter = _delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    graph = new_graph()
+    graph = FeedTriples()
     graph.bind("schema", SCHEMA)
     parsed = Parsed(graph=graph)
     try:
@@ -225,16 +225,18 @@ class _Row:
         return self.values.get(key, "")
 
     def text(self, value: str) -> Literal:
-        return Literal(value, lang=self.language) if self.language else Literal(value)
+        # normalize=False: the same literal for a string (rdflib would only try, type by type,
+        # how to write it back as it is)
+        return Literal(value, lang=self.language or None, normalize=False)
 
     def problem(self, field_name: str, message: str) -> None:
         self.problems.append(ParseProblem(where=self.where, field=field_name, message=message))
 
 
 def _add_row(parsed: Parsed, row: _Row) -> BNode:
-    graph = parsed.graph
+    graph = parsed.triples
     row.language = _row_language(row)
-    node = BNode()
+    node = new_blank()
     graph.add((node, RDF.type, SCHEMA.Event))
     if row.get("id"):
         graph.add((node, SCHEMA.identifier, Literal(row.get("id"))))
@@ -269,7 +271,7 @@ def _split(cell: str) -> list[str]:
     return [part for part in _LIST_SEPARATOR.split(cell) if part] if cell else []
 
 
-def _add_dates(graph: Graph, node: Node, row: _Row) -> None:
+def _add_dates(graph: FeedTriples, node: Node, row: _Row) -> None:
     start = _when(row, "start", "startDate")
     if start is not None:
         graph.add((node, SCHEMA.startDate, _temporal_literal(start)))
@@ -349,11 +351,11 @@ def _http_url(row: _Row, key: str, field_name: str) -> URIRef | None:
     return None
 
 
-def _add_place(graph: Graph, node: Node, row: _Row) -> None:
+def _add_place(graph: FeedTriples, node: Node, row: _Row) -> None:
     keys = ("venue", "address", "postal_code", "city", "country", "latitude", "longitude")
     if not any(row.get(key) for key in keys):
         return
-    place = BNode()
+    place = new_blank()
     graph.add((node, SCHEMA.location, place))
     graph.add((place, RDF.type, SCHEMA.Place))
     if row.get("venue"):
@@ -362,7 +364,7 @@ def _add_place(graph: Graph, node: Node, row: _Row) -> None:
     _add_geo(graph, place, row)
 
 
-def _add_address(graph: Graph, place: Node, row: _Row) -> None:
+def _add_address(graph: FeedTriples, place: Node, row: _Row) -> None:
     parts = (
         ("address", SCHEMA.streetAddress, row.text),
         ("postal_code", SCHEMA.postalCode, Literal),
@@ -372,14 +374,14 @@ def _add_address(graph: Graph, place: Node, row: _Row) -> None:
     present = [(predicate, make(row.get(key))) for key, predicate, make in parts if row.get(key)]
     if not present:
         return
-    address = BNode()
+    address = new_blank()
     graph.add((place, SCHEMA.address, address))
     graph.add((address, RDF.type, SCHEMA.PostalAddress))
     for predicate, value in present:
         graph.add((address, predicate, value))
 
 
-def _add_geo(graph: Graph, place: Node, row: _Row) -> None:
+def _add_geo(graph: FeedTriples, place: Node, row: _Row) -> None:
     latitude, longitude = row.get("latitude"), row.get("longitude")
     if not latitude and not longitude:
         return
@@ -390,7 +392,7 @@ def _add_geo(graph: Graph, place: Node, row: _Row) -> None:
     lon = _coordinate(row, "longitude", 180)
     if lat is None or lon is None:
         return
-    coordinates = BNode()
+    coordinates = new_blank()
     graph.add((place, SCHEMA.geo, coordinates))
     graph.add((coordinates, RDF.type, SCHEMA.GeoCoordinates))
     graph.add((coordinates, SCHEMA.latitude, Literal(str(lat), datatype=XSD.decimal)))
@@ -457,12 +459,12 @@ def parse_price(text: str) -> Price | None:
     return None
 
 
-def _add_offer(graph: Graph, node: Node, row: _Row) -> None:
+def _add_offer(graph: FeedTriples, node: Node, row: _Row) -> None:
     price = _price(row)
     ticket_url = _http_url(row, "ticket_url", "offers")
     if price is None and ticket_url is None:
         return
-    offer = BNode()
+    offer = new_blank()
     graph.add((node, SCHEMA.offers, offer))
     if ticket_url is not None:
         graph.add((offer, SCHEMA.url, ticket_url))
@@ -515,7 +517,7 @@ def _decimal(value: Decimal) -> Literal:
     return Literal(str(value), datatype=XSD.decimal)
 
 
-def _add_agents(graph: Graph, node: Node, row: _Row) -> None:
+def _add_agents(graph: FeedTriples, node: Node, row: _Row) -> None:
     if row.get("organizer"):
         name = row.text(row.get("organizer"))
         _add_agent(graph, node, SCHEMA.organizer, SCHEMA.Organization, name)
@@ -523,14 +525,14 @@ def _add_agents(graph: Graph, node: Node, row: _Row) -> None:
         _add_agent(graph, node, SCHEMA.performer, SCHEMA.PerformingGroup, row.text(name))
 
 
-def _add_agent(graph: Graph, node: Node, predicate: URIRef, kind: URIRef, name: Literal) -> None:
-    agent = BNode()
+def _add_agent(graph: FeedTriples, node: Node, predicate: URIRef, kind: URIRef, name: Literal) -> None:
+    agent = new_blank()
     graph.add((node, predicate, agent))
     graph.add((agent, RDF.type, kind))
     graph.add((agent, SCHEMA.name, name))
 
 
-def _add_status(graph: Graph, node: Node, row: _Row) -> None:
+def _add_status(graph: FeedTriples, node: Node, row: _Row) -> None:
     text = row.get("status")
     if not text:
         return

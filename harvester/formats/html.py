@@ -14,7 +14,7 @@ import lxml.html
 from rdflib import Graph
 
 from . import (
-    FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, decode_text, head_text, new_graph,
+    FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, decode_text, head_text,
 )
 from ._events import events_in
 from ._oxigraph import add_triples, renamed_blank_nodes
@@ -27,7 +27,7 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
         tree = lxml.html.fromstring(text)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ParseError(f"not an HTML page: {exc}") from exc
-    parsed = Parsed(graph=new_graph())
+    parsed = Parsed()
     _read_jsonld_blocks(tree, context, parsed)
     _read_microdata_and_rdfa(text, context, parsed)
     return parsed
@@ -36,7 +36,7 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
 def _read_jsonld_blocks(tree, context: ParseContext, parsed: Parsed) -> None:
     blocks = tree.xpath('//script[translate(@type, "JSONLDAPPLICATIO+", "jsonldapplicatio+")'
                         '="application/ld+json"]')
-    reader = JsonLdReader(parsed.graph, context.base_url)
+    reader = JsonLdReader(parsed.triples, context.base_url)
     for index, block in enumerate(blocks, 1):
         where = f"JSON-LD block {index} (line {block.sourceline})"
         source = (block.text or "").strip()
@@ -96,7 +96,7 @@ def _add_expanded(document, context: ParseContext, parsed: Parsed) -> None:
     own = Graph()
     own.parse(data=json.dumps(document), format="json-ld", base=context.base_url)
     triples = renamed_blank_nodes(own)
-    add_triples(parsed.graph, triples)
+    add_triples(parsed.triples, triples)
     for node in events_in(triples):
         parsed.origins.setdefault(node, "microdata/RDFa")
 

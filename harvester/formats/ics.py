@@ -19,18 +19,18 @@ import icalendar
 import recurring_ical_events
 import x_wr_timezone
 from dateutil.rrule import rrulestr
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import RDF, XSD
+from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
-
-from ontology import SCHEMA
 
 from ..fetch import FetchPolicy
 from . import (
-    FeedFormat, ParseContext, ParseError, Parsed, ParseProblem, decode_text, head_text,
-    is_web_address, new_graph,
+    FeedFormat, FeedTriples, ParseContext, ParseError, Parsed, ParseProblem, decode_text,
+    RDF_TERMS, SCHEMA_TERMS, XSD_TERMS, head_text, is_web_address, new_blank,
     temporal_literal as _temporal_literal,
 )
+
+# each term one object, shared with normalisation (`SameTerms`)
+SCHEMA, RDF, XSD = SCHEMA_TERMS, RDF_TERMS, XSD_TERMS
 
 # A broken value in one of these leaves nothing to place the event in time: the VEVENT is reported.
 _ESSENTIAL = {
@@ -65,7 +65,7 @@ def parse(content: bytes, ctx: ParseContext) -> Parsed:
     """Turn an iCalendar feed into one schema:Event node per VEVENT or occurrence."""
     text = decode_text(content)  # UTF-8 as RFC 5545 requires, else Windows-1252
     calendars = _read_calendars(text)
-    graph = new_graph()
+    graph = FeedTriples()
     graph.bind("schema", SCHEMA)
     parsed = Parsed(graph=graph)
     window = (ctx.now - timedelta(days=1), ctx.now + timedelta(days=ctx.recurrence_days))
@@ -296,10 +296,10 @@ def _add_recurring(
         message = f"{_summary(components)}the recurrence cannot be expanded: {error}"
         parsed.problems.append(ParseProblem(where=where, field="eventSchedule", message=message))
         return
-    series_node = _add_series(parsed.graph, uid, components)
+    series_node = _add_series(parsed.triples, uid, components)
     for occurrence in occurrences:
         node = _add_event(parsed, occurrence, where, _occurrence_identifier(uid, occurrence))
-        parsed.graph.add((node, SCHEMA.superEvent, series_node))
+        parsed.triples.add((node, SCHEMA.superEvent, series_node))
         parsed.origins[node] = where
 
 
@@ -406,8 +406,8 @@ def _occurrence_identifier(uid: str | None, occurrence: icalendar.Event) -> str 
     return f"{uid}/{original.dt.isoformat()}"
 
 
-def _add_series(graph: Graph, uid: str | None, components: list[icalendar.Event]) -> BNode:
-    node = BNode()
+def _add_series(graph: FeedTriples, uid: str | None, components: list[icalendar.Event]) -> BNode:
+    node = new_blank()
     graph.add((node, RDF.type, SCHEMA.EventSeries))
     master = next((c for c in components if "RECURRENCE-ID" not in c), components[0])
     _add_text(graph, node, SCHEMA.name, master.get("SUMMARY"))
@@ -419,8 +419,8 @@ def _add_series(graph: Graph, uid: str | None, components: list[icalendar.Event]
 def _add_event(
     parsed: Parsed, component: icalendar.Event, where: str, identifier: str | None
 ) -> BNode:
-    graph = parsed.graph
-    node = BNode()
+    graph = parsed.triples
+    node = new_blank()
     graph.add((node, RDF.type, SCHEMA.Event))
     if identifier is not None:
         graph.add((node, SCHEMA.identifier, Literal(identifier)))
@@ -438,19 +438,20 @@ def _add_event(
     return node
 
 
-def _add_text(graph: Graph, node: Node, predicate: URIRef, value: icalendar.vText | None) -> None:
+def _add_text(graph: FeedTriples, node: Node, predicate: URIRef, value: icalendar.vText | None) -> None:
     """Plain literals, unless the feed itself says the language (LANGUAGE parameter)."""
     text = str(value).strip() if value is not None else ""
     if not text:
         return
     language = getattr(value, "params", {}).get("LANGUAGE")
+    # normalize=False: the same literal for a string (see csv.py's `_Row.text`)
     if language and _LANGUAGE_TAG.match(language):
-        graph.add((node, predicate, Literal(text, lang=language)))
+        graph.add((node, predicate, Literal(text, lang=language, normalize=False)))
     else:
-        graph.add((node, predicate, Literal(text)))
+        graph.add((node, predicate, Literal(text, normalize=False)))
 
 
-def _add_times(graph: Graph, node: Node, component: icalendar.Event) -> None:
+def _add_times(graph: FeedTriples, node: Node, component: icalendar.Event) -> None:
     if "DTSTART" not in component:
         return
     start = component["DTSTART"].dt
@@ -484,20 +485,20 @@ def _add_url(parsed: Parsed, node: Node, value: object, where: str) -> None:
         return
     url = str(value).strip()
     if is_web_address(url):
-        parsed.graph.add((node, SCHEMA.url, URIRef(url)))
+        parsed.triples.add((node, SCHEMA.url, URIRef(url)))
     else:
         problem = ParseProblem(where=where, field="url", message=f"URL {url!r} is not http(s)")
         if problem not in parsed.problems:  # once per series, not once per occurrence
             parsed.problems.append(problem)
 
 
-def _add_place(graph: Graph, node: Node, component: icalendar.Event) -> None:
+def _add_place(graph: FeedTriples, node: Node, component: icalendar.Event) -> None:
     """LOCATION is free text: 'Name, street, town' is common, so the first part names the place."""
     location = str(component.get("LOCATION", "")).strip()
     geo = component.get("GEO")
     if not location and geo is None:
         return
-    place = BNode()
+    place = new_blank()
     graph.add((node, SCHEMA.location, place))
     graph.add((place, RDF.type, SCHEMA.Place))
     if location:
@@ -506,7 +507,7 @@ def _add_place(graph: Graph, node: Node, component: icalendar.Event) -> None:
         if "," in location:
             graph.add((place, SCHEMA.address, Literal(location)))
     if geo is not None:
-        coordinates = BNode()
+        coordinates = new_blank()
         graph.add((place, SCHEMA.geo, coordinates))
         graph.add((coordinates, RDF.type, SCHEMA.GeoCoordinates))
         graph.add((coordinates, SCHEMA.latitude, _decimal(geo.latitude)))
@@ -525,10 +526,10 @@ def _categories(component: icalendar.Event) -> list[str]:
     return [name for name in names if name]
 
 
-def _add_organizer(graph: Graph, node: Node, organizer: icalendar.vCalAddress | None) -> None:
+def _add_organizer(graph: FeedTriples, node: Node, organizer: icalendar.vCalAddress | None) -> None:
     if organizer is None:
         return
-    agent = BNode()
+    agent = new_blank()
     graph.add((node, SCHEMA.organizer, agent))
     graph.add((agent, RDF.type, SCHEMA.Organization))
     name = str(getattr(organizer, "params", {}).get("CN", "")).strip()

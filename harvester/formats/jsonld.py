@@ -23,7 +23,7 @@ from rdflib import Graph
 
 from ontology import schema_context
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, head_text, new_graph
+from . import FeedFormat, FeedTriples, ParseContext, Parsed, ParseError, ParseProblem, head_text
 from ._events import events_in
 from ._oxigraph import DiffersFromRdflib, Terms, Triple, add_triples, renamed_blank_nodes, to_triples
 
@@ -97,7 +97,7 @@ class JsonLdReader:
     rdflib (see `_Preparer` and `_oxigraph`), is read by rdflib's parser instead, as it always was.
     Terms are converted once per feed; blank nodes are new for each document."""
 
-    def __init__(self, graph: Graph, base: str | None) -> None:
+    def __init__(self, graph: FeedTriples | Graph, base: str | None) -> None:
         self.graph = graph
         self.base = base
         self.terms = Terms(base, resolve_relative=True)
@@ -314,8 +314,8 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
         raise ParseError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
     except RecursionError as exc:
         raise ParseError("the JSON is nested too deeply to be an event listing") from exc
-    parsed = Parsed(graph=new_graph())
-    reader = JsonLdReader(parsed.graph, context.base_url)
+    parsed = Parsed()
+    reader = JsonLdReader(parsed.triples, context.base_url)
     items = document if isinstance(document, list) else [document]
     for index, item in enumerate(items, 1):
         where = f"item {index}" if len(items) > 1 else "document"

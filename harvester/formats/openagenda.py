@@ -15,13 +15,13 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from rdflib import BNode, Graph, Literal
+from rdflib import Graph, Literal
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem
+from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, new_blank
 from ._json import (
     add_address, add_geo, add_localized, add_offer, first_localized, http_url, load_json, parse_items,
     sniff_head, temporal,
@@ -86,7 +86,7 @@ def _add_event(item: dict, where: str, ctx: ParseContext, parsed: Parsed) -> Non
     graph = parsed.graph
     uid = item.get("uid")
     if len(timings) <= 1:
-        node = BNode()
+        node = new_blank()
         _describe(graph, node, item, language)
         if uid is not None:
             graph.add((node, SCHEMA.identifier, Literal(f"openagenda:{uid}")))
@@ -94,13 +94,13 @@ def _add_event(item: dict, where: str, ctx: ParseContext, parsed: Parsed) -> Non
             _add_timing(graph, node, *timings[0])
         parsed.origins[node] = where
         return
-    series = BNode()
+    series = new_blank()
     graph.add((series, RDF.type, SCHEMA.EventSeries))
     add_localized(graph, series, SCHEMA.name, item.get("title"), language)
     if uid is not None:
         graph.add((series, SCHEMA.identifier, Literal(f"openagenda:{uid}")))
     for begin, end in timings:
-        node = BNode()
+        node = new_blank()
         _describe(graph, node, item, language)
         if uid is not None:
             graph.add((node, SCHEMA.identifier, Literal(f"openagenda:{uid}/{begin}")))
@@ -207,7 +207,7 @@ def _add_age(graph: Graph, node: Node, age: Any) -> None:
 def _add_location(graph: Graph, node: Node, location: Any, language: str) -> None:
     if not isinstance(location, dict) or not location.get("name"):
         return
-    place = BNode()
+    place = new_blank()
     graph.add((node, SCHEMA.location, place))
     graph.add((place, RDF.type, SCHEMA.Place))
     add_localized(graph, place, SCHEMA.name, location.get("name"), language)
@@ -243,7 +243,7 @@ def _add_online(graph: Graph, node: Node, item: dict) -> None:
     link = http_url(item.get("onlineAccessLink"))
     if link is None:
         return
-    virtual = BNode()
+    virtual = new_blank()
     graph.add((node, SCHEMA.location, virtual))
     graph.add((virtual, RDF.type, SCHEMA.VirtualLocation))
     graph.add((virtual, SCHEMA.url, link))

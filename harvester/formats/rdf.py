@@ -13,7 +13,7 @@ import re
 import pyoxigraph
 from rdflib import Graph, URIRef
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, head_text, new_graph
+from . import FeedFormat, ParseContext, Parsed, ParseError, head_text
 from ._events import events_in
 from ._oxigraph import (
     DiffersFromRdflib, Terms, Triple, add_triples, language_tags, renamed_blank_nodes, to_triples,
@@ -70,8 +70,8 @@ def parse(content: bytes, context: ParseContext) -> Parsed:
         triples = None
     if triples is None:
         triples = _read_with_rdflib(text, syntax, context.base_url, refused)
-    parsed = Parsed(graph=new_graph())
-    add_triples(parsed.graph, triples)
+    parsed = Parsed()
+    add_triples(parsed.triples, triples)
     for node in events_in(triples):
         parsed.origins[node] = str(node) if isinstance(node, URIRef) else "document"
     return parsed

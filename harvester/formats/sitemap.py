@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rdflib import Graph
-
 from ..crawl import CrawlError, CrawlResult, crawl_sitemap, is_sitemap
 from ..fetch import Fetched
 from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem
@@ -33,7 +31,7 @@ def parse_site(content: bytes, ctx: ParseContext, crawl) -> Parsed:
 
 def pages_to_parsed(result: CrawlResult, ctx: ParseContext) -> Parsed:
     """One graph for the site: each page read on its own, problems named by page URL."""
-    parsed = Parsed(graph=Graph())
+    parsed = Parsed()
     parsed.problems += [ParseProblem(where=where, message=message) for where, message in result.problems]
     for page in result.pages:
         page_context = replace(ctx, base_url=page.location)
@@ -44,8 +42,8 @@ def pages_to_parsed(result: CrawlResult, ctx: ParseContext) -> Parsed:
             continue
         parsed.problems += [ParseProblem(where=f"{page.location}, {p.where}", message=p.message,
                                          field=p.field) for p in page_parsed.problems]
-        parsed.graph += page_parsed.graph
-        for node in event_nodes(page_parsed.graph):
+        parsed.triples.add_all(page_parsed.triples)
+        for node in event_nodes(page_parsed.triples):
             where = page_parsed.origins.get(node, "")
             parsed.origins[node] = f"{page.location}, {where}" if where else page.location
     return parsed

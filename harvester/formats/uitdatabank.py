@@ -22,13 +22,13 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rdflib import BNode, Graph, Literal
+from rdflib import Graph, Literal
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from ontology import SCHEMA
 
-from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem
+from . import FeedFormat, ParseContext, Parsed, ParseError, ParseProblem, new_blank
 from ._json import (
     add_address, add_geo, add_localized, add_offer, http_url, load_json, parse_items, sniff_head,
     temporal,
@@ -117,7 +117,7 @@ def _add_event(item: dict, where: str, ctx: ParseContext, parsed: Parsed) -> Non
 
 def _event_node(item: dict) -> Node:
     """The event's own IRI is kept (the normaliser mints ours and keeps it as sameAs)."""
-    return http_url(item.get("@id")) or BNode()
+    return http_url(item.get("@id")) or new_blank()
 
 
 def _add_multiple(item: dict, subevents: list[dict], where: str, language: str, parsed: Parsed) -> None:
@@ -127,7 +127,7 @@ def _add_multiple(item: dict, subevents: list[dict], where: str, language: str, 
     add_localized(graph, series, SCHEMA.name, item.get("name"), language)
     identifier = _identifier(item)
     for position, sub in enumerate(subevents):
-        node = BNode()
+        node = new_blank()
         _describe(graph, node, item, language, with_type=True, with_ids=False)
         if identifier:
             graph.add((node, SCHEMA.identifier, Literal(f"{identifier}/{sub.get('startDate')}")))
@@ -198,7 +198,7 @@ def _describe(graph: Graph, node: Node, item: dict, language: str, with_type: bo
     _add_offers(graph, node, item, language)
     online = http_url(item.get("onlineUrl"))
     if online is not None:
-        virtual = BNode()
+        virtual = new_blank()
         graph.add((node, SCHEMA.location, virtual))
         graph.add((virtual, RDF.type, SCHEMA.VirtualLocation))
         graph.add((virtual, SCHEMA.url, online))
@@ -207,7 +207,7 @@ def _describe(graph: Graph, node: Node, item: dict, language: str, with_type: bo
 def _add_location(graph: Graph, node: Node, location: Any, language: str) -> None:
     if not isinstance(location, dict) or not location.get("name"):
         return  # a bare {"@type": "Place"} says nothing; validation reports the missing location
-    place = http_url(location.get("@id")) or BNode()
+    place = http_url(location.get("@id")) or new_blank()
     graph.add((node, SCHEMA.location, place))
     graph.add((place, RDF.type, SCHEMA.Place))
     add_localized(graph, place, SCHEMA.name, location.get("name"), language)
@@ -226,7 +226,7 @@ def _add_location(graph: Graph, node: Node, location: Any, language: str) -> Non
 def _add_organizer(graph: Graph, node: Node, organizer: Any, language: str) -> None:
     if not isinstance(organizer, dict) or not organizer.get("name"):
         return
-    agent = http_url(organizer.get("@id")) or BNode()
+    agent = http_url(organizer.get("@id")) or new_blank()
     graph.add((node, SCHEMA.organizer, agent))
     graph.add((agent, RDF.type, SCHEMA.Organization))
     add_localized(graph, agent, SCHEMA.name, organizer.get("name"), language)
@@ -259,7 +259,7 @@ def _add_opening_hours(graph: Graph, node: Node, hours: Any) -> None:
     for entry in hours or []:
         if not isinstance(entry, dict):
             continue
-        schedule = BNode()
+        schedule = new_blank()
         graph.add((node, SCHEMA.eventSchedule, schedule))
         graph.add((schedule, RDF.type, SCHEMA.Schedule))
         for day in entry.get("dayOfWeek") or []:
