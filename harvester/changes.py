@@ -117,6 +117,12 @@ def canonical_node_descriptions(index: dict[Node, list[tuple[Node, Node]]],
     return out
 
 
+def digest_descriptions(descriptions: dict[str, str]) -> dict[str, str]:
+    """Each canonical description's SHA-256 (what members compare)."""
+    return {iri: hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for iri, text in descriptions.items()}
+
+
 def ntriples(triples: Iterable[tuple[Node, Node, Node]], spelled: dict[Node, str]) -> bytes:
     """N-Triples of the triples, each term as `spellings` gives it."""
     return "".join(f"{spelled[s]} {spelled[p]} {spelled[o]} .\n" for s, p, o in triples).encode("utf-8")
@@ -195,26 +201,38 @@ class ChangeLog:
         return self.record_canonical(source_id, canonical_descriptions(descriptions), now)
 
     def record_canonical(self, source_id: str, descriptions: dict[str, str],
-                         now: datetime | None = None) -> list[Member]:
+                         now: datetime | None = None,
+                         digests: dict[str, str] | None = None) -> list[Member]:
         """`record` for descriptions already made canonical (`canonical_descriptions`), as a
-        harvest worker process hands them over."""
-        fresh = {}
-        for iri, ntriples in descriptions.items():
-            fresh[iri] = (hashlib.sha256(ntriples.encode("utf-8")).hexdigest(), ntriples)
+        harvest worker process hands them over; `digests` (`digest_descriptions`), when the
+        caller has them already."""
+        if digests is None:
+            digests = digest_descriptions(descriptions)
         with self._transaction() as connection:
             latest = self._latest_of_source(connection, source_id)
             changes = []
-            for iri in sorted(fresh):
-                digest, ntriples = fresh[iri]
+            for iri in sorted(descriptions):
+                digest = digests[iri]
                 before = latest.get(iri)
                 if before is None or before[0] == "removed":
-                    changes.append((iri, "created", digest, ntriples))
+                    changes.append((iri, "created", digest, descriptions[iri]))
                 elif before[1] != digest:
-                    changes.append((iri, "updated", digest, ntriples))
+                    changes.append((iri, "updated", digest, descriptions[iri]))
             for iri in sorted(latest):
-                if iri not in fresh and latest[iri][0] != "removed":
+                if iri not in descriptions and latest[iri][0] != "removed":
                     changes.append((iri, "removed", "", ""))
             return self._append(connection, source_id, changes, now)
+
+    def unchanged(self, source_id: str, digests: dict[str, str]) -> frozenset[str]:
+        """The events whose description (`digests`, from `digest_descriptions`) is the one their
+        latest member holds: what recording them would leave as it is."""
+        if not self.path.exists():
+            return frozenset()
+        with closing(self._connect(create=False)) as connection:
+            latest = self._latest_of_source(connection, source_id)
+        return frozenset(iri for iri, digest in digests.items()
+                         if (before := latest.get(iri)) is not None and before[0] != "removed"
+                         and before[1] == digest)
 
     def withdraw(self, source_id: str, iris: list[str], now: datetime | None = None) -> list[Member]:
         """Tombstones for events their organiser withdrew (those not already removed)."""
@@ -259,17 +277,19 @@ class ChangeLog:
         timestamp = _format_time(moment)
         page = last[1] if last is not None else 0
         on_page = connection.execute("SELECT COUNT(*) FROM members WHERE page = ?", (page,)).fetchone()[0]
-        members = []
+        rows = []
         for event, kind, digest, ntriples in changes:
             if on_page >= self.page_size:
                 page, on_page = page + 1, 0
-            cursor = connection.execute(
-                "INSERT INTO members (page, event, source, kind, timestamp, digest, ntriples) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (page, event, source_id, kind, timestamp, digest, ntriples))
+            rows.append((page, event, source_id, kind, timestamp, digest, ntriples))
             on_page += 1
-            members.append(Member(cursor.lastrowid, page, event, source_id, kind, timestamp, digest,
-                                  ntriples))
-        return members
+        # one statement for the batch; inside this write transaction the rows take the numbers
+        # after the last one in turn (AUTOINCREMENT, and nobody else can write meanwhile)
+        connection.executemany(
+            "INSERT INTO members (page, event, source, kind, timestamp, digest, ntriples) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        first = connection.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
+        return [Member(first + i, *row) for i, row in enumerate(rows)]
 
     # --- reading ---------------------------------------------------------------------------
 

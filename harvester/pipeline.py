@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -35,12 +35,14 @@ from sparql.store import EmbeddedStore, NTriples, OxTerms, Store
 
 from . import identity
 from .changes import (
-    ChangeLog, canonical_descriptions, canonical_node_descriptions, ntriples, spellings,
+    ChangeLog, canonical_descriptions, canonical_node_descriptions, digest_descriptions, ntriples,
+    spellings,
 )
 from .fetch import Fetched, FetchError, FetchPolicy, fetch
 from .formats import (
     ParseContext, ParseError, ParseProblem, detect_format, enforce_caps, get_format,
 )
+from .harvest_times import keep_harvest_times, kept_times
 from .incremental import FeedHistory, Incoming, fingerprint
 from .normalise import PREFIXES, NormaliseContext, normalise
 from .sources import Source
@@ -90,6 +92,30 @@ class Report:
         return source_score(e.score for e in self.events)
 
     def to_json(self, language: str = "en") -> dict:
+        """The report with each event's problems written out (the checker, the API, jobs)."""
+        data = self.to_file_json(language)
+        table = data.pop("problem_table")
+        for event in data["events"]:
+            # the same dict for every event with that problem: built once, never modified
+            event["problems"] = [table[i] for i in event["problems"]]
+        return data
+
+    def to_file_json(self, language: str = "en") -> dict:
+        """The report as it is saved: each distinct problem once in `problem_table`, each event's
+        `problems` its positions there (a feed's thousands of events share a few dozen problems:
+        the same missing image again and again). `load_report` writes them out again."""
+        table = _ProblemTable(language)
+        scores: dict[tuple[int, ...], int] = {}
+        events = []
+        for event in self.events:
+            positions = tuple(map(table.position, event.problems))
+            score = scores.get(positions)
+            if score is None:
+                score = scores[positions] = event_score(table.severities[i] for i in positions)
+            events.append({"iri": event.iri, "name": event.name, "status": event.status,
+                           "origin": event.origin, "score": score, "problems": positions})
+        published = sum(e.status == "published" for e in self.events)
+        warning = [severity == "warning" for severity in table.severities]
         return {
             "source": self.source_id,
             "input": self.location,
@@ -100,25 +126,44 @@ class Report:
             "unchanged": self.unchanged,
             "archive": self.archive,
             "held_back": self.held_back,
-            "summary": self.summary,
-            "score": self.score,
+            "summary": {"found": len(events), "published": published,
+                        "quarantined": sum(e.status == "quarantined" for e in self.events),
+                        "warnings": sum(warning[i] for e in events for i in e["problems"])},
+            "score": source_score(e["score"] for e in events),
             "feed_problems": [asdict(p) for p in self.feed_problems],
-            "events": [
-                {
-                    "iri": event.iri,
-                    "name": event.name,
-                    "status": event.status,
-                    "origin": event.origin,
-                    "score": event.score,
-                    "problems": [
-                        {"severity": p.severity, "field": p.field, "message": p.message(language),
-                         "messages": p.messages, "value": p.value, "shape": p.shape}
-                        for p in event.problems
-                    ],
-                }
-                for event in self.events
-            ],
+            "problem_table": table.rows,
+            "events": events,
         }
+
+
+class _ProblemTable:
+    """A report's distinct problems, each written once, in the order first met. The validator
+    hands the same `Problem` object to many events, so most are found by identity; equal ones
+    made apart are found by value."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.rows: list[dict] = []
+        self.severities: list[str] = []
+        self._by_object: dict[int, int] = {}  # id(problem): the report keeps them all alive
+        self._by_value: dict[tuple, int] = {}
+
+    def position(self, problem: Problem) -> int:
+        found = self._by_object.get(id(problem))
+        if found is not None:
+            return found
+        key = (problem.severity, problem.field, problem.value, problem.shape,
+               tuple(problem.messages.items()))
+        found = self._by_value.get(key)
+        if found is None:
+            found = self._by_value[key] = len(self.rows)
+            self.rows.append({"severity": problem.severity, "field": problem.field,
+                              "message": problem.message(self.language),
+                              "messages": problem.messages, "value": problem.value,
+                              "shape": problem.shape})
+            self.severities.append(problem.severity)
+        self._by_object[id(problem)] = found
+        return found
 
 
 Triple = tuple[Node, Node, Node]
@@ -481,9 +526,15 @@ def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | 
                             f"(over the allowed share of {policy.max_loss:.0%}); the previously "
                             "published events are kept until the feed has them again")
         else:
-            store.replace_graph(graph_iri, _for_store(store, prepared.published))
+            digests, unchanged = None, frozenset()
             if changes is not None:
-                changes.record_canonical(source.id, prepared.descriptions)
+                digests = digest_descriptions(prepared.descriptions)
+                if previous:  # the events whose `harvestedAt` stays (harvester/harvest_times.py)
+                    unchanged = changes.unchanged(source.id, digests)
+            store.replace_graph(graph_iri,
+                                _for_store(store, graph_iri, prepared.published, unchanged))
+            if changes is not None:
+                changes.record_canonical(source.id, prepared.descriptions, digests=digests)
             if prepared.incoming is not None and history is not None:
                 history.remember(prepared.incoming, report.archive, prepared.started)
     if reports_dir is not None:
@@ -491,10 +542,18 @@ def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | 
     return report
 
 
-def _for_store(store: Store, published: NTriples) -> Graph | NTriples:
-    """The embedded store loads N-Triples as they are; other stores take an rdflib graph."""
+def _for_store(store: Store, graph_iri: str, published: NTriples,
+               unchanged: frozenset[str]) -> Graph | NTriples:
+    """The graph to write, the `harvestedAt` of the `unchanged` events kept as the store has it.
+
+    The embedded store loads N-Triples as they are, `checked`: `prepare` wrote them from
+    `changes.spellings`, through Oxigraph's own terms, and `kept_times` only puts back lines the
+    store wrote; it keeps the times from the graph it reads anyway to write only what changed.
+    Other stores take an rdflib graph, the times kept from the graph read from them first."""
     if isinstance(store, EmbeddedStore):
-        return published
+        amend = partial(kept_times, unchanged=unchanged) if unchanged else None
+        return replace(published, checked=True, amend=amend)
+    published = keep_harvest_times(store, graph_iri, published, unchanged)
     return Graph().parse(data=published.data, format="nt")
 
 
@@ -640,9 +699,9 @@ def _published_event_count(store: Store, graph_iri: str) -> int:
 
 def save_report(report: Report, reports_dir: Path, quarantined: dict[str, str]) -> None:
     """Keep the last report (with the quarantined events' data, as Turtle) for the organiser's
-    pages."""
+    pages, each distinct problem written once (`Report.to_file_json`; `load_report` reads it)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    data = report.to_json()
+    data = report.to_file_json()
     data["quarantined_data"] = dict(quarantined)
     target = reports_dir / f"{report.source_id}.json"
     temporary = target.with_suffix(".json.tmp")
@@ -650,15 +709,18 @@ def save_report(report: Report, reports_dir: Path, quarantined: dict[str, str]) 
     temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     temporary.replace(target)
     if not report.unchanged:
-        append_history(report, reports_dir)
+        append_history(report, reports_dir, data["score"], data["summary"])
 
 
-def append_history(report: Report, reports_dir: Path) -> None:
-    """One JSON line per harvest in `reports/history/{source}.jsonl`: the score over time."""
+def append_history(report: Report, reports_dir: Path, score: float | None = None,
+                   summary: dict[str, int] | None = None) -> None:
+    """One JSON line per harvest in `reports/history/{source}.jsonl`: the score over time.
+    `score` and `summary`, when the caller has them already, spare counting the events again."""
     history_dir = reports_dir / "history"
     history_dir.mkdir(parents=True, exist_ok=True)
-    line = {"started_at": report.started_at, "score": report.score, "error": report.error,
-            **report.summary}
+    if summary is None:
+        score, summary = report.score, report.summary
+    line = {"started_at": report.started_at, "score": score, "error": report.error, **summary}
     with (history_dir / f"{report.source_id}.jsonl").open("a", encoding="utf-8") as out:
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
@@ -678,7 +740,30 @@ def load_history(reports_dir: Path, source_id: str, limit: int = 50) -> list[dic
 
 
 def load_report(reports_dir: Path, source_id: str) -> dict | None:
+    """The source's last saved report, each event's problems written out as `Report.to_json`
+    gives them; None when it was never harvested. A damaged file raises ValueError."""
     path = reports_dir / f"{source_id}.json"
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return expand_report(json.loads(path.read_text(encoding="utf-8")))
+
+
+def expand_report(data: dict) -> dict:
+    """A saved report with each event's `problems` written out from its `problem_table` (each
+    event a copy of its own: a reader may annotate them). A report saved before the table
+    existed is returned as it is. A position outside the table raises ValueError."""
+    if not isinstance(data, dict) or "problem_table" not in data:
+        return data
+    table = data.pop("problem_table")
+    events = data.get("events")
+    if not isinstance(table, list) or not isinstance(events, list):
+        raise ValueError("damaged report: its problem table or its events are not lists")
+    size = len(table)
+    for event in events:
+        positions = event.get("problems") if isinstance(event, dict) else None
+        if not isinstance(positions, list) or not all(
+                type(i) is int and 0 <= i < size and isinstance(table[i], dict) for i in positions):
+            raise ValueError(f"damaged report: an event names problems {positions!r} that its "
+                             f"table of {size} does not hold")
+        event["problems"] = [dict(table[i]) for i in positions]
+    return data
