@@ -549,6 +549,7 @@ def bulk_store(work: Path, events: int) -> tuple[Path, float]:
     import pyoxigraph as ox
 
     data_dir = work / f"bulk-{events}"
+    data_dir.mkdir(parents=True, exist_ok=True)  # pyoxigraph makes the store's directory, not its parents
     started = time.perf_counter()
     store = ox.Store(str(data_dir / "store"))
     store.bulk_load(synthetic.region_nquads(events), format=ox.RdfFormat.N_QUADS)

@@ -125,3 +125,12 @@ def test_a_region_directory_is_written_once_and_reused_only_for_the_same_plan(tm
     run._written_region(sources, region, "150 5")  # another plan: written again
     assert feed.read_bytes() != b"kept"
     assert (region / "plan.txt").read_text(encoding="utf-8") == "150 5"
+
+
+def test_the_page_scale_store_is_bulk_loaded_in_a_new_directory(tmp_path):
+    import pyoxigraph as ox
+
+    data_dir, _ = run.bulk_store(tmp_path / "work", 40)  # `work` does not exist yet either
+    store = ox.Store.read_only(str(data_dir / "store"))
+    events = list(store.query("SELECT ?e WHERE { GRAPH ?g { ?e a ?type } }"))
+    assert len(events) >= 40
