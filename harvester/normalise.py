@@ -33,7 +33,7 @@ from ontology import AFFICHE, PROV, SCHEMA_HTTPS, discipline_for_type, disciplin
 from ontology import SCHEMA as SCHEMA_NAMESPACE
 
 from . import identity
-from .formats import FeedTriples, canonical_iri
+from .formats import FeedTriples, TripleIndex, canonical_iri
 # each term one object, shared with the parsers (`formats.SameTerms`)
 from .formats import RDF_TERMS as RDF
 from .formats import SCHEMA_TERMS as SCHEMA
@@ -101,15 +101,11 @@ class NormaliseWarning:
     message: str
 
 
-class Triples:
-    """The normalised graph: subject -> predicate -> objects, in the order added, each triple
-    once. What rdflib's SimpleMemory keeps, without its two other indexes, and read without a
-    call per look-up: built once, then shared by validation, descriptions and the change log."""
+class Triples(TripleIndex):
+    """The normalised graph (a `TripleIndex`), read without a call per look-up: built once, then
+    shared by validation, descriptions and the change log."""
 
-    __slots__ = ("spo",)
-
-    def __init__(self) -> None:
-        self.spo: dict[Node, dict[Node, dict[Node, None]]] = {}
+    __slots__ = ()
 
     def add(self, s: Node, p: Node, o: Node) -> None:
         po = self.spo.get(s)
@@ -133,15 +129,6 @@ class Triples:
 
     def value(self, s: Node, p: Node) -> Node | None:
         return next(iter(self.spo.get(s, {}).get(p, ())), None)
-
-    def __iter__(self) -> Iterator[Triple]:
-        for s, po in self.spo.items():
-            for p, objects in po.items():
-                for o in objects:
-                    yield s, p, o
-
-    def __len__(self) -> int:
-        return sum(len(objects) for po in self.spo.values() for objects in po.values())
 
     def index(self) -> dict[Node, list[tuple[Node, Node]]]:
         """Each subject's (predicate, object) pairs (`pipeline.node_index` of these triples)."""

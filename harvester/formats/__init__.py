@@ -117,31 +117,15 @@ def new_graph() -> Graph:
     return Graph(store="SimpleMemory")
 
 
-class FeedTriples:
-    """A feed's triples as its parser reads them: subject -> predicate -> objects, each triple
-    once, in the order added. What rdflib's SimpleMemory keeps, and iterated in the same order,
-    without its two other indexes and `Graph.add`'s checks, which cost more than the parsing of a
-    CSV row itself. The harvest reads them as they are; `Parsed.graph` makes an rdflib graph of
-    them when one is asked for (a parser adds to `Parsed.triples`, never to that graph)."""
+class TripleIndex:
+    """Triples as subject -> predicate -> objects, each triple once, in the order added: what
+    rdflib's SimpleMemory keeps, without its two other indexes and `Graph.add`'s checks. A parser's
+    `FeedTriples` and the normalised graph (`normalise.Triples`) are both one."""
 
-    __slots__ = ("spo", "prefixes")
+    __slots__ = ("spo",)
 
     def __init__(self) -> None:
         self.spo: dict[Node, dict[Node, dict[Node, None]]] = {}
-        self.prefixes: list[tuple[str, str]] = []
-
-    def add(self, triple: tuple[Node, Node, Node]) -> FeedTriples:
-        s, p, o = triple
-        po = self.spo.get(s)
-        if po is None:
-            self.spo[s] = {p: {o: None}}
-            return self
-        objects = po.get(p)
-        if objects is None:
-            po[p] = {o: None}
-        else:
-            objects[o] = None
-        return self
 
     def add_all(self, triples: Iterable[tuple[Node, Node, Node]]) -> None:
         spo = self.spo
@@ -156,9 +140,6 @@ class FeedTriples:
             else:
                 objects[o] = None
 
-    def bind(self, prefix: str, namespace: str) -> None:
-        self.prefixes.append((prefix, str(namespace)))
-
     def __iter__(self) -> Iterator[tuple[Node, Node, Node]]:
         for s, po in self.spo.items():
             for p, objects in po.items():
@@ -167,6 +148,36 @@ class FeedTriples:
 
     def __len__(self) -> int:
         return sum(len(objects) for po in self.spo.values() for objects in po.values())
+
+
+class FeedTriples(TripleIndex):
+    """A feed's triples as its parser reads them, iterated in the order rdflib's SimpleMemory
+    would give them: cheaper to fill than an rdflib graph, whose adds cost more than the parsing
+    of a CSV row itself. The harvest reads them as they are; `Parsed.graph` makes an rdflib graph
+    of them when one is asked for (a parser adds to `Parsed.triples`, never to that graph)."""
+
+    __slots__ = ("prefixes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefixes: list[tuple[str, str]] = []
+
+    def add(self, triple: tuple[Node, Node, Node]) -> FeedTriples:
+        # `add_all`'s body again: parsers call this once per triple, where a call more shows
+        s, p, o = triple
+        po = self.spo.get(s)
+        if po is None:
+            self.spo[s] = {p: {o: None}}
+            return self
+        objects = po.get(p)
+        if objects is None:
+            po[p] = {o: None}
+        else:
+            objects[o] = None
+        return self
+
+    def bind(self, prefix: str, namespace: str) -> None:
+        self.prefixes.append((prefix, str(namespace)))
 
     def subjects_typed(self, types: Iterable[Node]) -> set[Node]:
         """The subjects with one of these rdf:types (`Graph.subjects(RDF.type, t)` for each)."""
