@@ -12,7 +12,7 @@ import pytest
 
 from harvester import pipeline
 from harvester.changes import ChangeLog
-from harvester.harvest_times import keep_harvest_times
+from harvester.harvest_times import keep_harvest_times, kept_times
 from harvester.pipeline import harvest
 from harvester.sources import Source
 from ontology import AFFICHE
@@ -170,3 +170,15 @@ def test_keep_harvest_times_takes_the_stored_time_when_there_is_one(tmp_path):
                                   frozenset({f"{BASE}/event/a"})).data == new.data
     finally:
         store.close()
+
+
+def test_a_description_quoting_the_time_line_is_left_alone():
+    """An organiser's text may quote what looks like a time line: only real subjects' lines move."""
+    event = f"{BASE}/event/a"
+    quoted = f'<{event}> <http://schema.org/description> "voir > {HARVESTED} \\"2020\\"" .'
+    held = lines({"a": "2027-01-01T00:00:00Z"})
+    new = (lines({"a": "2027-03-03T00:00:00Z"}).decode() + quoted + "\n").encode("utf-8")
+    kept = kept_times(held, new, frozenset({event})).decode("utf-8")
+    assert quoted in kept.splitlines()
+    assert f"<{event}> {HARVESTED} \"2027-01-01T00:00:00Z\"^^{XSD_DATETIME} ." in kept.splitlines()
+    assert "2027-03-03" not in kept
