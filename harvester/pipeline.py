@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import threading
 import time
@@ -31,7 +32,8 @@ from ontology import AFFICHE, PROV, SCHEMA, XSD
 from shapes import Problem, validate
 from shapes.score import event_score, source_score
 from sparql.queries import load_query
-from sparql.store import EmbeddedStore, NTriples, OxTerms, Store
+from sparql.graph_files import GraphFiles, Staged
+from sparql.store import EmbeddedStore, NTriples, OxTerms, Store, Written
 
 from . import identity
 from .changes import (
@@ -46,6 +48,8 @@ from .harvest_times import keep_harvest_times, kept_times
 from .incremental import FeedHistory, Incoming, fingerprint
 from .normalise import PREFIXES, NormaliseContext, normalise
 from .sources import Source
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -352,7 +356,8 @@ def source_description(source: Source, base_url: str, harvested_at: str) -> list
 def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | None = None,
             policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
             history: FeedHistory | None = None, withheld: frozenset[str] = frozenset(),
-            accept_loss: bool = False, pool: Executor | None = None) -> Report:
+            accept_loss: bool = False, pool: Executor | None = None,
+            graph_files: GraphFiles | None = None) -> Report:
     """Harvest one source into its named graph; on any read error, the published data stays.
 
     With a change log, every event created, updated or removed by this harvest becomes a member.
@@ -363,14 +368,17 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
     unless `accept_loss` (its organiser or the operator confirmed it).
 
     With a `pool` of worker processes, the reading and checking (`prepare`) runs there; the
-    store, the change log and the reports are always written here (`commit`).
+    store, the change log and the reports are always written here (`commit`). With
+    `graph_files`, the graph's dump files are made as it is written (by the worker, with a pool).
     """
     task = HarvestTask(source, history, withheld, _conditional(store, base_url, source, history))
     if pool is None:
         prepared = prepare(task, base_url, policy, changes is not None)
     else:
+        task = replace(task, graph_files=graph_files)
         prepared = pool.submit(prepare, task, base_url, policy, changes is not None).result()
-    return commit(prepared, store, base_url, reports_dir, policy, changes, history, accept_loss)
+    return commit(prepared, store, base_url, reports_dir, policy, changes, history, accept_loss,
+                  graph_files)
 
 
 @dataclass(frozen=True)
@@ -381,6 +389,8 @@ class HarvestTask:
     history: FeedHistory | None = None
     withheld: frozenset[str] = frozenset()
     conditional: bool = True  # the store holds the source's events: an unchanged feed is skipped
+    # where the published graph's dump files are made beside it (`sparql.graph_files`), if at all
+    graph_files: GraphFiles | None = None
 
 
 @dataclass
@@ -396,6 +406,7 @@ class Prepared:
     descriptions: dict[str, str] = field(default_factory=dict)  # event IRI -> canonical N-Triples
     quarantined: dict[str, str] = field(default_factory=dict)  # event IRI -> Turtle
     incoming: Incoming | None = None  # what the history fetched (its bytes dropped), to remember
+    staged: Staged | None = None  # the published graph's dump files, made from `published`
 
 
 def _conditional(store: Store, base_url: str, source: Source, history: FeedHistory | None) -> bool:
@@ -463,12 +474,18 @@ def _prepare(task: HarvestTask, base_url: str, policy: FetchPolicy,
     if describe_events:
         descriptions = _descriptions(checked, spelled)
     data = ntriples(graph, spelled)
+    staged = None
+    if task.graph_files is not None:  # made here, in the worker, beside the others' work
+        try:
+            staged = task.graph_files.stage(identity.graph_iri(base_url, source.id), data)
+        except OSError:
+            staged = None  # the writer makes them, or the dumps do
     return Prepared(
         source, started, checked.report, NTriples(data, len(graph)),
         event_count=_with_start_date(checked.triples),
         descriptions=descriptions,
         quarantined={iri: _turtle(g, terms) for iri, g in checked.quarantined.items()},
-        incoming=incoming)
+        incoming=incoming, staged=staged)
 
 
 def distinct_objects(triples: list[Triple]) -> list[Node]:
@@ -506,9 +523,21 @@ def _with_start_date(triples: list[Triple]) -> int:
 
 def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | None = None,
            policy: FetchPolicy = FetchPolicy(), changes: ChangeLog | None = None,
-           history: FeedHistory | None = None, accept_loss: bool = False) -> Report:
+           history: FeedHistory | None = None, accept_loss: bool = False,
+           graph_files: GraphFiles | None = None) -> Report:
     """Write what `prepare` made: the named graph in one transaction, the change log, the feed
-    history and the report; or nothing but the report when a guard holds the harvest back."""
+    history and the report; or nothing but the report when a guard holds the harvest back.
+    With `graph_files`, the graph's dump files are put beside the dumps (`_files_for`)."""
+    try:
+        return _commit(prepared, store, base_url, reports_dir, policy, changes, history,
+                       accept_loss, graph_files)
+    finally:
+        GraphFiles.discard(prepared.staged)  # not kept: held back, failed, or other N-Triples
+
+
+def _commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | None,
+            policy: FetchPolicy, changes: ChangeLog | None, history: FeedHistory | None,
+            accept_loss: bool, graph_files: GraphFiles | None) -> Report:
     report, source = prepared.report, prepared.source
     if report.unchanged:
         return report
@@ -531,15 +560,38 @@ def commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path | 
                 digests = digest_descriptions(prepared.descriptions)
                 if previous:  # the events whose `harvestedAt` stays (harvester/harvest_times.py)
                     unchanged = changes.unchanged(source.id, digests)
-            store.replace_graph(graph_iri,
-                                _for_store(store, graph_iri, prepared.published, unchanged))
+            written = store.replace_graph(
+                graph_iri, _for_store(store, graph_iri, prepared.published, unchanged))
             if changes is not None:
                 changes.record_canonical(source.id, prepared.descriptions, digests=digests)
             if prepared.incoming is not None and history is not None:
                 history.remember(prepared.incoming, report.archive, prepared.started)
+            if graph_files is not None:
+                _files_for(graph_files, graph_iri, written, prepared)
     if reports_dir is not None:
         save_report(report, reports_dir, prepared.quarantined if report.error is None else {})
     return report
+
+
+def _files_for(graph_files: GraphFiles, graph_iri: str, written: Written | None,
+               prepared: Prepared) -> None:
+    """The graph's dump files, for the stamp the store gave it: the worker's when the store took
+    its N-Triples as they were (a new graph; a re-harvest that kept no `harvestedAt`), else made
+    here from what the store wrote. Nothing when the store wrote nothing (the files made for the
+    stamp it kept stay current) or cannot say what it wrote (a remote store: the dumps read it)."""
+    if written is None or written.data is None:
+        return
+    staged, published = prepared.staged, prepared.published
+    try:
+        if staged is not None and published is not None and (
+                written.data is published.data or written.data == published.data):
+            graph_files.keep(staged, written.stamp)
+            prepared.staged = None
+        else:
+            graph_files.write(graph_iri, written.data, written.stamp)
+    except OSError as exc:  # the graph is written; the dumps will make its files from the store
+        graph_files.forget(graph_iri)
+        log.warning("%s: cannot write its dump files (%s); the next dump makes them", graph_iri, exc)
 
 
 def _for_store(store: Store, graph_iri: str, published: NTriples,
@@ -566,35 +618,40 @@ def harvest_all(tasks: list[HarvestTask], store: Store, base_url: str,
                 reports_dir: Path | None = None, policy: FetchPolicy = FetchPolicy(),
                 changes: ChangeLog | None = None, workers: int = 1, accept_loss: bool = False,
                 on_done: Callable[[Report], None] | None = None,
-                workers_after_s: float = WORKERS_AFTER_S) -> list[Report]:
+                workers_after_s: float = WORKERS_AFTER_S,
+                graph_files: GraphFiles | None = None) -> list[Report]:
     """Harvest several sources, reading and checking up to `workers` of them at once in worker
     processes; this process alone writes the store, the change log and the reports, one source
     at a time as each is ready. Reports come back in the order of `tasks`.
 
     Sources are read in this process first, one after another; worker processes only start for
     those left once that has taken `workers_after_s` seconds (0: at once), so that a harvest of a
-    few small or unchanged feeds (a cron job's) does not pay for starting them."""
+    few small or unchanged feeds (a cron job's) does not pay for starting them.
+
+    With `graph_files`, each graph's dump files are made as it is written (`commit`)."""
     reports: dict[int, Report] = {}
     started = time.perf_counter()
     inline = 0
     while inline < len(tasks) and (workers <= 1 or time.perf_counter() - started < workers_after_s):
         task = tasks[inline]
         reports[inline] = harvest(task.source, store, base_url, reports_dir, policy, changes,
-                                  task.history, task.withheld, accept_loss)
+                                  task.history, task.withheld, accept_loss,
+                                  graph_files=graph_files)
         if on_done is not None:
             on_done(reports[inline])
         inline += 1
     if inline < len(tasks):
         _harvest_in_workers(enumerate(tasks[inline:], start=inline),
                             min(workers, len(tasks) - inline), reports, store, base_url,
-                            reports_dir, policy, changes, accept_loss, on_done)
+                            reports_dir, policy, changes, accept_loss, on_done, graph_files)
     return [reports[i] for i in range(len(tasks))]
 
 
 def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                         reports: dict[int, Report], store: Store, base_url: str,
                         reports_dir: Path | None, policy: FetchPolicy, changes: ChangeLog | None,
-                        accept_loss: bool, on_done: Callable[[Report], None] | None) -> None:
+                        accept_loss: bool, on_done: Callable[[Report], None] | None,
+                        graph_files: GraphFiles | None) -> None:
     """`harvest_all`'s sources left in `queue`, read by worker processes, written here."""
     tasks: dict[int, HarvestTask] = {}
     with worker_pool(workers) as pool:
@@ -604,7 +661,7 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
             for index, task in queue:
                 tasks[index] = task
                 conditional = _conditional(store, base_url, task.source, task.history)
-                task = replace(task, conditional=conditional)
+                task = replace(task, conditional=conditional, graph_files=graph_files)
                 pending[pool.submit(prepare, task, base_url, policy, changes is not None)] = index
                 return
 
@@ -617,7 +674,7 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                 index = pending.pop(future)
                 task = tasks.pop(index)
                 reports[index] = commit(future.result(), store, base_url, reports_dir, policy,
-                                        changes, task.history, accept_loss)
+                                        changes, task.history, accept_loss, graph_files)
                 if on_done is not None:
                     on_done(reports[index])
                 submit_next()

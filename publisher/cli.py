@@ -25,7 +25,7 @@ from . import base_url
 from .accounts import registered_sources, withdrawals, withheld_events
 from .base_url import ensure_base_url
 from .cli_organisers import add_account_commands, cmd_harvest_due
-from .dumps import NQUADS, write_dumps
+from .dumps import NQUADS, graph_files, write_dumps
 from .settings import Settings, load_settings
 
 RDF_OUTPUTS = {"ttl": "turtle", "nt": "nt", "jsonld": "json-ld", "nq": "nquads"}
@@ -101,7 +101,7 @@ def harvest_sources(settings: Settings, sources: list[Source], show_progress: bo
             progress(0, len(sources), "")
         reports = harvest_all(tasks, store, settings.base_url, settings.reports_dir,
                               fetch_policy(settings), changes, settings.harvest_workers,
-                              accept_loss, on_done)
+                              accept_loss, on_done, graph_files=graph_files(settings.dumps_dir))
         store.flush()
         if changes.position() != before or not (settings.dumps_dir / NQUADS).exists():
             write_dumps(store, settings.dumps_dir, changes=changes, snapshots=settings.dump_snapshots)

@@ -1,32 +1,36 @@
-"""Bulk dumps, streamed from the store into files that always sit at the same URL.
+"""Bulk dumps, made from each graph's files, into files that always sit at the same URL.
 
 `affiche.nq.gz` (one named graph per source, so provenance survives), `affiche.nt.gz`,
 `affiche.ttl.gz`, `affiche.jsonld.gz`, one `source-{id}.nq.gz` per source, and one dated snapshot
-`affiche-YYYY-MM-DD.nq.gz` per day (the newest few kept). Nothing is built in memory: each file is
-streamed from the store into a temporary file in the dumps directory; only when every file is
-complete are they renamed over the old ones (a rename is atomic), so a dump being regenerated is
-never served half-written and a crash leaves the previous dumps in place. The metadata (sizes,
-triple counts, SHA-256, licences, the change-feed position the dump includes) is written last, to
-`.index.json`, and is what `/dumps/` lists.
+`affiche-YYYY-MM-DD.nq.gz` per day (the newest few kept).
+
+Each named graph has its files in every format, gzip members kept in `.parts/`
+(`sparql.graph_files`): a harvest makes them as it writes the graph, and this module makes those
+that are missing or were made for an older state of the graph, reading that graph alone from the
+store. A whole-dataset file is then its graphs' members one after the other (a gzip file may hold
+several members; every reader reads them as one stream), so a dump costs what changed plus a copy
+of the compressed bytes, not a read of the whole store. Nothing is built in memory beyond one
+graph. Each file is written as a temporary file in the dumps directory; only when every file is
+complete (and on disk) are they renamed over the old ones (a rename is atomic), so a dump being
+regenerated is never served half-written and a crash leaves the previous dumps in place. The
+metadata (sizes, triple counts, SHA-256, licences, the change-feed position the dump includes) is
+written last, to `.index.json`, and is what `/dumps/` lists.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
-from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterator
-
-import pyoxigraph as ox
 
 from harvester.changes import ChangeLog
+from sparql.graph_files import GraphFiles, compress
 from sparql.queries import load_query
 from sparql.store import Store
 
@@ -35,6 +39,7 @@ NTRIPLES = "affiche.nt.gz"
 TURTLE = "affiche.ttl.gz"
 JSONLD = "affiche.jsonld.gz"
 INDEX = ".index.json"
+PARTS = ".parts"  # each graph's files (`sparql.graph_files`)
 
 MEDIA_TYPES = {
     ".nq.gz": "application/n-quads",
@@ -44,6 +49,12 @@ MEDIA_TYPES = {
 }
 SNAPSHOT = re.compile(r"^affiche-(\d{4}-\d{2}-\d{2})\.nq\.gz$")
 _SOURCE_FILE = re.compile(r"^source-([a-z0-9-]+)\.nq\.gz$")
+
+# The whole-dataset files: which kind of graph file each is made of.
+_WHOLE = {NQUADS: "nq", NTRIPLES: "nt", TURTLE: "ttl", JSONLD: "jsonld"}
+_EMPTY = compress(b"")
+# JSON-LD's graph objects go in one array: these members go before, between and after them
+_OPEN, _COMMA, _CLOSE = compress(b"["), compress(b","), compress(b"]\n")
 
 
 @dataclass(frozen=True)
@@ -59,24 +70,13 @@ class DumpFile:
     snapshot: bool = False  # a dated copy that will never change
 
 
-@dataclass(frozen=True)
-class _Planned:
-    """One file to write: its name, how to stream it, and what its metadata will say."""
-
-    name: str
-    write: Callable[[IO[bytes]], None] | None  # None: written by `_write_graphs_once`
-    graphs: list[str]  # whose triples it holds (their counts make its triple count)
-    licenses: list[str]
-    source: str | None = None
-
-
 @dataclass
 class SourceGraph:
     id: str
     graph: str
     title: str | None
     license: str | None
-    triples: int = 0  # counted while its file is written
+    triples: int = 0  # from its files' record
 
 
 def remove_orphans(dumps_dir: Path) -> list[Path]:
@@ -103,6 +103,11 @@ def _process_runs(pid: int) -> bool:
     return True
 
 
+def graph_files(dumps_dir: Path) -> GraphFiles:
+    """Where each graph's files are kept, for harvests to make them as they write (`commit`)."""
+    return GraphFiles(dumps_dir / PARTS)
+
+
 def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = None,
                 snapshots: int = 7, today: date | None = None) -> list[DumpFile]:
     """(Re)write every dump; returns what is now published."""
@@ -112,34 +117,35 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
     # (a harvest loads its graph before it records its members), so replaying from it is exact.
     position = changes.position() if changes is not None else None
     sources = source_graphs(store)
-    every = [s.graph for s in sources]
+    parts = graph_files(dumps_dir)
+    parts.remove_others({s.graph for s in sources})
+    for source in sources:
+        source.triples = _current_files(store, parts, source.graph).triples
     licenses = sorted({s.license for s in sources if s.license})
-    plan = [
-        # one file per source, N-Quads and N-Triples: written together from one read of each
-        # graph (`_write_graphs_once`), which counts the sources' triples
-        *(_Planned(_source_file(s), None, [s.graph], [s.license] if s.license else [], s.id)
-          for s in sources),
-        _Planned(NQUADS, None, every, licenses),
-        _Planned(NTRIPLES, None, every, licenses),
-        _Planned(TURTLE, lambda out: _each_graph(store, sources, "turtle", out), every, licenses),
-        # JSON-LD is converted from the N-Quads just written, quad by quad, not from the store.
-        _Planned(JSONLD, lambda out: _nquads_to_jsonld(written[NQUADS], out), every, licenses),
-    ]
     written: dict[str, Path] = {}
+    entries: dict[str, dict] = {}
     try:
-        _write_graphs_once(store, sources, dumps_dir, written)
-        for planned in plan:
-            if planned.write is not None:
-                written[planned.name] = _write_gzip(dumps_dir / planned.name, planned.write)
-        counts = {s.graph: s.triples for s in sources}
-        entries = {p.name: _entry(written[p.name], p, sum(counts[g] for g in p.graphs)) for p in plan}
+        for source in sources:
+            name = _source_file(source)
+            written[name], digest = _linked(parts.path(source.graph, "nq"), dumps_dir / name)
+            entries[name] = {"size": written[name].stat().st_size, "sha256": digest,
+                             "triples": source.triples,
+                             "licenses": [source.license] if source.license else [],
+                             "source": source.id}
+        total = sum(s.triples for s in sources)
+        for name, kind in _WHOLE.items():
+            members = [parts.path(s.graph, kind) for s in sources]
+            written[name], digest = _concatenated(dumps_dir / name, members, json_array=kind == "jsonld")
+            entries[name] = {"size": written[name].stat().st_size, "sha256": digest,
+                             "triples": total, "licenses": licenses, "source": None}
+        os.sync()  # every new file on disk before any takes an old one's name
         for name, temporary in written.items():
             temporary.replace(dumps_dir / name)
         written.clear()
     finally:
         for temporary in written.values():
             temporary.unlink(missing_ok=True)
-    _drop_stale_source_files(dumps_dir, {f"source-{s.id}.nq.gz" for s in sources})
+    _drop_stale_source_files(dumps_dir, {_source_file(s) for s in sources})
     entries.update(_snapshot(dumps_dir, entries[NQUADS], today or datetime.now(timezone.utc).date(),
                              snapshots))
     index = {
@@ -150,6 +156,17 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
     }
     _write_atomically(dumps_dir / INDEX, json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8"))
     return list_dumps(dumps_dir)
+
+
+def _current_files(store: Store, parts: GraphFiles, graph_iri: str):
+    """The graph's files, made from the store when those kept are missing or stale."""
+    stamp = store.stamp(graph_iri)  # read before the graph: a write in between makes it stale
+    record = parts.current(graph_iri, stamp)
+    if record is not None:
+        return record
+    buffer = io.BytesIO()  # one graph: a source's worth
+    store.dump_graph(buffer, graph_iri, "nt")
+    return parts.write(graph_iri, buffer.getvalue(), stamp)
 
 
 def source_graphs(store: Store) -> list[SourceGraph]:
@@ -171,132 +188,65 @@ def _graph_id(graph_iri: str) -> str:
     return graph_iri.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _source_file(source: SourceGraph) -> str:
+    return f"source-{source.id}.nq.gz"
+
+
 # --- writing --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _gzip_temporary(target: Path) -> Iterator[tuple[IO[bytes], Path]]:
-    """A gzip stream into a temporary file beside `target`, complete and on disk once the block
-    ends; removed if the block fails."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def _linked(member: Path, target: Path) -> tuple[Path, str]:
+    """A temporary name for a graph's file, to be renamed to `target` (a hard link: the graph's
+    file is replaced, never changed in place, by the next harvest); and its SHA-256."""
+    temporary = _temporary(target)
+    temporary.unlink(missing_ok=True)
     try:
-        with open(temporary, "wb") as raw:
-            # mtime=0: the same data gives the same bytes, so the checksum only moves with the data
-            # (level 6: nearly the size of level 9, at a fraction of its time)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=6) as compressed:
-                yield compressed, temporary
-            raw.flush()
-            os.fsync(raw.fileno())
+        os.link(member, temporary)
+    except OSError:
+        shutil.copyfile(member, temporary)
+    return temporary, _sha256(temporary)
+
+
+def _concatenated(target: Path, members: list[Path], json_array: bool = False) -> tuple[Path, str]:
+    """The members one after the other in a temporary file beside `target`, and its SHA-256."""
+    temporary = _temporary(target)
+    digest = hashlib.sha256()
+
+    def put(data: bytes) -> None:
+        out.write(data)
+        digest.update(data)
+
+    try:
+        with open(temporary, "wb") as out:
+            if json_array:
+                put(_OPEN)
+            elif not members:
+                put(_EMPTY)  # a valid gzip file, holding nothing
+            for number, member in enumerate(members):
+                if json_array and number:
+                    put(_COMMA)
+                with open(member, "rb") as source:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        put(block)
+            if json_array:
+                put(_CLOSE)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def _write_gzip(target: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Stream into a temporary file beside `target`; returns it, complete and on disk."""
-    with _gzip_temporary(target) as (out, temporary):
-        write(out)
-    return temporary
+    return temporary, digest.hexdigest()
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = _temporary(target)
     try:
         temporary.write_bytes(data)
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _each_graph(store: Store, sources: list[SourceGraph], rdf_format: str, out: IO[bytes]) -> None:
-    # Concatenated N-Triples are N-Triples; concatenated Turtle documents are Turtle (a prefix may
-    # be declared again between statements). A place shared by two sources appears twice.
-    for source in sources:
-        store.dump_graph(out, source.graph, rdf_format)
-        out.write(b"\n")
-
-
-def _source_file(source: SourceGraph) -> str:
-    return f"source-{source.id}.nq.gz"
-
-
-def _write_graphs_once(store: Store, sources: list[SourceGraph], dumps_dir: Path,
-                       written: dict[str, Path]) -> None:
-    """Each source's file, the whole N-Quads and the whole N-Triples, from one read of each graph
-    (reading the store is most of a dump's cost); temporary files go into `written`."""
-    with ExitStack() as files:
-        nquads, written[NQUADS] = files.enter_context(_gzip_temporary(dumps_dir / NQUADS))
-        ntriples, written[NTRIPLES] = files.enter_context(_gzip_temporary(dumps_dir / NTRIPLES))
-        for source in sources:
-            name = _source_file(source)
-            with _gzip_temporary(dumps_dir / name) as (own, temporary):
-                written[name] = temporary
-                splitter = _GraphWriter(source.graph, nquads=[own, nquads], ntriples=[ntriples])
-                store.dump_graph(splitter, source.graph, "nt")
-                splitter.close()
-                source.triples = splitter.lines
-            # concatenated N-Triples are N-Triples; a place shared by two sources appears twice
-            ntriples.write(b"\n")
-
-
-class _GraphWriter:
-    """The N-Triples of one graph written into it, written on as they are into `ntriples` and as
-    N-Quads of that graph into `nquads`, counting the triples. Whole lines at a time: a line of
-    the store's N-Triples ends with " .\n" and holds no other line break (N-Triples escapes them),
-    so naming the graph is one replace per chunk; any other layout goes line by line."""
-
-    def __init__(self, graph_iri: str, *, nquads: list[IO[bytes]], ntriples: list[IO[bytes]]) -> None:
-        self._nquads, self._ntriples = nquads, ntriples
-        self._suffix, self._pending = f" <{graph_iri}> .\n".encode(), b""
-        self.lines = 0
-
-    def write(self, data: bytes) -> int:
-        chunk = self._pending + bytes(data)
-        end = chunk.rfind(b"\n") + 1
-        self._pending = chunk[end:]
-        self._whole_lines(chunk[:end])
-        return len(data)
-
-    def _whole_lines(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        count = chunk.count(b"\n")
-        if chunk.count(b" .\n") != count:
-            chunk = b"".join(self._tidy(line) for line in chunk.split(b"\n"))
-            count = chunk.count(b"\n")
-        for out in self._ntriples:
-            out.write(chunk)
-        quads = chunk.replace(b" .\n", self._suffix)
-        for out in self._nquads:
-            out.write(quads)
-        self.lines += count
-
-    @staticmethod
-    def _tidy(line: bytes) -> bytes:
-        """A line as the store would write it ("s p o .\n"), or nothing (blank, comment)."""
-        line = line.strip()
-        if not line or line.startswith(b"#"):
-            return b""
-        assert line.endswith(b"."), line
-        return line[:-1].rstrip() + b" .\n"
-
-    def close(self) -> None:
-        self._whole_lines(self._pending + b"\n" if self._pending.strip() else b"")
-        self._pending = b""
-
-    def flush(self) -> None:
-        pass
-
-
-def _nquads_to_jsonld(nquads_gz: Path, out: IO[bytes]) -> None:
-    with gzip.open(nquads_gz, "rb") as source:
-        ox.serialize(ox.parse(source, ox.RdfFormat.N_QUADS), out, ox.RdfFormat.JSON_LD)
-
-
-def _entry(path: Path, planned: _Planned, triples: int) -> dict:
-    return {"size": path.stat().st_size, "sha256": _sha256(path), "triples": triples,
-            "licenses": planned.licenses, "source": planned.source}
 
 
 def _drop_stale_source_files(dumps_dir: Path, current: set[str]) -> None:

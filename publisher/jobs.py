@@ -30,7 +30,7 @@ from harvester.sources import Source
 from sparql.store import Store
 
 from .accounts import Accounts, RegisteredSource, now_iso
-from .dumps import NQUADS, write_dumps
+from .dumps import NQUADS, graph_files, write_dumps
 from .memory import release_free_memory
 from .settings import Settings
 from .withdrawal import drop_event, drop_source
@@ -142,7 +142,7 @@ def harvest_source(settings: Settings, store: Store, changes: ChangeLog, source:
     history = FeedHistory(settings.harvest_dir, source.id, settings.harvest_archive_keep)
     return harvest(source, store, settings.base_url, settings.reports_dir, policy,
                    changes=changes, history=history, withheld=withheld, accept_loss=accept_loss,
-                   pool=pool)
+                   pool=pool, graph_files=graph_files(settings.dumps_dir))
 
 
 def due_sources(accounts: Accounts, jobs: JobLog, now: datetime | None = None) -> list[RegisteredSource]:

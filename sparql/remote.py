@@ -285,6 +285,10 @@ class RemoteStore:
         finally:
             self.generation += 1
 
+    def stamp(self, graph_iri: str) -> str | None:
+        """None: others may write the server, so what was made from a graph is made again."""
+        return None
+
     def drop_graph(self, graph_iri: str) -> None:
         try:
             if self.endpoints.gsp is None:

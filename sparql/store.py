@@ -8,9 +8,12 @@ block built from parsed terms), never pasted into query text.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
+from uuid import uuid4
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -64,9 +67,20 @@ class QueryAnswer:
     kind: str  # "solutions" | "boolean" | "graph"
 
 
+@dataclass(frozen=True)
+class Written:
+    """What `replace_graph` wrote: the graph's new stamp (`EmbeddedStore.stamp`), and the
+    N-Triples the graph now holds (None: nothing changed, the stamp is the one it had)."""
+
+    stamp: str | None
+    data: bytes | None
+
+
 class Store(Protocol):
-    def replace_graph(self, graph_iri: str, graph: Graph) -> None: ...
+    def replace_graph(self, graph_iri: str, graph: Graph) -> Written | None: ...
     def drop_graph(self, graph_iri: str) -> None: ...
+    # a token that changes whenever the graph is written (None: unknown, or cannot be told)
+    def stamp(self, graph_iri: str) -> str | None: ...
     def graphs(self) -> list[str]: ...
     def select(self, query: str, bindings: dict[str, Node] | None = None) -> list[dict[str, Node]]: ...
     def construct(self, query: str, bindings: dict[str, Node] | None = None) -> Graph: ...
@@ -234,6 +248,9 @@ class EmbeddedStore:
         self.path = path
         # Bumped by every write, so that readers of snapshots (sparql.workers) know theirs is stale.
         self.generation = 0
+        # inside the store's directory (RocksDB leaves files it does not know alone): a store
+        # copied or restored elsewhere takes its stamps with it, and only its own
+        self._stamps = GraphStamps(None if path is None else path / "affiche-stamps.json")
         self._unflushed = 0  # bytes written since the last flush
 
     @classmethod
@@ -244,7 +261,7 @@ class EmbeddedStore:
             store._store = ox.Store.read_only(str(path))
         except OSError as exc:
             raise StoreError(f"cannot open the snapshot at {path}: {exc}") from exc
-        store.path, store.generation = path, 0
+        store.path, store.generation, store._stamps = path, 0, GraphStamps(None)
         return store
 
     def snapshot(self, target: Path) -> None:
@@ -264,7 +281,7 @@ class EmbeddedStore:
 
     # writes
 
-    def replace_graph(self, graph_iri: str, graph: Graph | NTriples) -> None:
+    def replace_graph(self, graph_iri: str, graph: Graph | NTriples) -> Written:
         """Replace one named graph in a single transaction: readers see the old or the new.
 
         A graph that holds nothing yet is filled by one bulk load (`_load_new_graph`: one atomic
@@ -272,20 +289,26 @@ class EmbeddedStore:
         inserts those that came (`replacing_update`): a re-harvest writes what changed, not the
         whole graph again. What was written is flushed to disk every `FLUSH_EVERY_BYTES`, so the
         store's write buffers stay the size of a source, not of everything harvested since the
-        store was opened."""
+        store was opened.
+
+        The graph's stamp is removed before the write and renewed after it (`stamp`)."""
         name = ox.NamedNode(graph_iri)
         data = graph.data if isinstance(graph, NTriples) else _graph_to_ntriples(graph).encode("utf-8")
         try:
             if next(iter(self._store.quads_for_pattern(None, None, None, name)), None) is None:
+                self._stamps.remove(graph_iri)
                 self._load_new_graph(name, data, isinstance(graph, NTriples) and graph.checked)
-                return
+                return Written(self._stamps.renew(graph_iri), data)
             current = self._store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=name)
             if isinstance(graph, NTriples) and graph.amend is not None:
                 data = graph.amend(current, data)
             update = replacing_update(graph_iri, current, data)
-            if update:
-                self._store.update(update)
-                self._written(len(update))
+            if not update:
+                return Written(self._stamps.get(graph_iri), None)
+            self._stamps.remove(graph_iri)
+            self._store.update(update)
+            self._written(len(update))
+            return Written(self._stamps.renew(graph_iri), data)
         except OSError as exc:
             raise StoreError(f"cannot write graph {graph_iri}: {exc}") from exc
         finally:
@@ -316,9 +339,17 @@ class EmbeddedStore:
 
     def drop_graph(self, graph_iri: str) -> None:
         try:
+            self._stamps.remove(graph_iri)
             self._store.update(f"DROP SILENT GRAPH <{graph_iri}>")
         finally:
             self.generation += 1
+
+    def stamp(self, graph_iri: str) -> str | None:
+        """A token that changes whenever `replace_graph` or `drop_graph` writes the graph, kept
+        in the store's directory (`affiche-stamps.json`); None while a write is under way or unknown (a
+        store written by an older version, or by hand). What was made from the graph for a
+        stamp (its dump files: `sparql.graph_files`) is current while the stamp stays."""
+        return self._stamps.get(graph_iri)
 
     # reads
 
@@ -375,6 +406,40 @@ class EmbeddedStore:
 
     def close(self) -> None:
         del self._store
+
+
+class GraphStamps:
+    """`EmbeddedStore`'s stamps, in a JSON file written whole (atomically) at each change, or
+    in memory for a store in memory."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stamps: dict[str, str] = {}
+        if path is not None:
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                self._stamps = {str(k): str(v) for k, v in loaded.items()}
+            except (OSError, ValueError, AttributeError):
+                self._stamps = {}  # none known: whatever was made from the graphs is made again
+
+    def get(self, graph_iri: str) -> str | None:
+        return self._stamps.get(graph_iri)
+
+    def remove(self, graph_iri: str) -> None:
+        if self._stamps.pop(graph_iri, None) is not None:
+            self._save()
+
+    def renew(self, graph_iri: str) -> str:
+        self._stamps[graph_iri] = stamp = uuid4().hex
+        self._save()
+        return stamp
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self._stamps), encoding="utf-8")
+        temporary.replace(self.path)
 
 
 def open_store(location: str, data_dir: Path, *, query_url: str | None = None,

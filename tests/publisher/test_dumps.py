@@ -238,7 +238,7 @@ def add_extra_graph(store: EmbeddedStore) -> None:
 
 
 def snapshot_of(dumps_dir: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(dumps_dir.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(dumps_dir.iterdir()) if p.is_file()}
 
 
 def test_a_crash_while_writing_leaves_the_previous_dumps(fresh):
