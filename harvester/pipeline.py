@@ -375,7 +375,7 @@ def harvest(source: Source, store: Store, base_url: str, reports_dir: Path | Non
     if pool is None:
         prepared = prepare(task, base_url, policy, changes is not None)
     else:
-        task = replace(task, graph_files=graph_files)
+        task = replace(task, graph_files=_staging(store, graph_files))
         prepared = pool.submit(prepare, task, base_url, policy, changes is not None).result()
     return commit(prepared, store, base_url, reports_dir, policy, changes, history, accept_loss,
                   graph_files)
@@ -573,6 +573,12 @@ def _commit(prepared: Prepared, store: Store, base_url: str, reports_dir: Path |
     return report
 
 
+def _staging(store: Store, graph_files: GraphFiles | None) -> GraphFiles | None:
+    """Where workers make the graph's files: only for a store that stamps its graphs (a remote
+    store's graphs are read back at dump time, whatever a worker made)."""
+    return graph_files if isinstance(store, EmbeddedStore) else None
+
+
 def _files_for(graph_files: GraphFiles, graph_iri: str, written: Written | None,
                prepared: Prepared) -> None:
     """The graph's dump files, for the stamp the store gave it: the worker's when the store took
@@ -661,7 +667,8 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
             for index, task in queue:
                 tasks[index] = task
                 conditional = _conditional(store, base_url, task.source, task.history)
-                task = replace(task, conditional=conditional, graph_files=graph_files)
+                task = replace(task, conditional=conditional,
+                               graph_files=_staging(store, graph_files))
                 pending[pool.submit(prepare, task, base_url, policy, changes is not None)] = index
                 return
 
