@@ -83,6 +83,25 @@ def test_a_tiny_run_writes_json_of_the_documented_shape(tmp_path):
     assert len(lines) == len(results["figures"])
 
 
+def test_only_the_sections_asked_for_run_with_their_targets(tmp_path):
+    out = tmp_path / "run.json"
+    assert run.main(["--events", "150", "--only", "harvest,dumps", "--json", str(out),
+                     "--work-dir", str(tmp_path)]) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))["figures"]
+    assert {f["section"] for f in figures} == {"full harvest", "dumps", "targets", "machine"}
+    million = next(f for f in figures if f["measure"].startswith("1M events harvested"))
+    assert "extrapolated linearly from 150 events" in million["note"]
+    after = next(f for f in figures if f["measure"] == "write_dumps after a harvest (every file)")
+    assert "made by the harvest" in after["note"]
+
+
+def test_unknown_sections_are_refused_with_the_known_ones(capsys):
+    assert run._sections("harvest, dumps,pages") == ("dumps", "pages")
+    with pytest.raises(SystemExit):
+        run.parser().parse_args(["--only", "harvest,dumps,pagez"])
+    assert "unknown section pagez: use harvest,dumps,sparql" in capsys.readouterr().err
+
+
 def test_compare_skips_figures_the_old_run_lacks():
     new = {"meta": {"events": 10}, "figures": [
         {"section": "a", "measure": "x", "value": 4.0, "unit": "s", "note": ""},
