@@ -30,7 +30,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from harvester.changes import ChangeLog
-from sparql.graph_files import GraphFiles, compress
+from sparql.graph_files import GraphFiles, compress, process_runs
 from sparql.queries import load_query
 from sparql.store import Store
 
@@ -87,20 +87,10 @@ def remove_orphans(dumps_dir: Path) -> list[Path]:
     removed = []
     for path in dumps_dir.glob(".*.tmp"):
         pid = path.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_runs(int(pid)):
+        if pid.isdigit() and not process_runs(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def _process_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def graph_files(dumps_dir: Path) -> GraphFiles:

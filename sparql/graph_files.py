@@ -168,7 +168,7 @@ class GraphFiles:
         if self._staging.is_dir():
             for path in self._staging.iterdir():
                 pid = path.name.split(".")[1] if path.name.count(".") >= 2 else ""
-                if not pid.isdigit() or not _process_runs(int(pid)):
+                if not pid.isdigit() or not process_runs(int(pid)):
                     path.unlink(missing_ok=True)
 
 
@@ -214,7 +214,8 @@ def one_triple_a_line(ntriples: bytes) -> bytes:
     return ox.serialize(ox.parse(ntriples, ox.RdfFormat.N_TRIPLES), None, ox.RdfFormat.N_TRIPLES)
 
 
-def _process_runs(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether a process of that id runs (this one does)."""
     if pid == os.getpid():
         return True
     try:
