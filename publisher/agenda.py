@@ -156,26 +156,34 @@ def summaries(store, events: list[URIRef], language: str) -> list[dict]:
 
 
 def summary(rows: list[dict], event: URIRef, language: str) -> dict | None:
-    if not rows:
+    """The event's summary from `event_summary`'s rows (one per key and value), or None when it
+    has no start or no name (not an event a listing shows)."""
+    values: dict[str, list] = {}
+    for row in rows:
+        values.setdefault(str(row["key"]), []).append(row["value"])
+    if not values.get("start") or not values.get("name"):
         return None
-    first = rows[0]
+
+    def first(key: str):
+        return values[key][0] if values.get(key) else None
+
+    url = first("url")
     return {
         "iri": str(event),
-        "name": _in_language(rows, "name", language),
-        "description": _in_language(rows, "description", language),
-        "start": str(first["start"]),
-        "start_value": first["start"],
-        "end_value": first.get("end"),
-        "url": str(first["url"]) if isinstance(first.get("url"), URIRef) else "",
-        "place": _in_language(rows, "placeName", language),
-        "street": _in_language(rows, "street", language),
-        "locality": _in_language(rows, "locality", language),
-        "status": STATUS_WORDS.get(first.get("status")),
+        "name": _in_language(values.get("name", []), language),
+        "description": _in_language(values.get("description", []), language),
+        "start": str(first("start")),
+        "start_value": first("start"),
+        "end_value": first("end"),
+        "url": str(url) if isinstance(url, URIRef) else "",
+        "place": _in_language(values.get("placeName", []), language),
+        "street": _in_language(values.get("street", []), language),
+        "locality": _in_language(values.get("locality", []), language),
+        "status": STATUS_WORDS.get(first("status")),
     }
 
 
-def _in_language(rows: list[dict], name: str, language: str) -> str:
-    values = [row[name] for row in rows if row.get(name) is not None]
+def _in_language(values: list, language: str) -> str:
     for value in values:
         if isinstance(value, Literal) and value.language == language:
             return str(value)
