@@ -32,7 +32,7 @@ from pathlib import Path
 from harvester.changes import ChangeLog
 from sparql.graph_files import GraphFiles, compress, process_runs
 from sparql.queries import load_query
-from sparql.store import Store
+from sparql.store import Store, write_atomically
 
 NQUADS = "affiche.nq.gz"
 NTRIPLES = "affiche.nt.gz"
@@ -144,7 +144,7 @@ def write_dumps(store: Store, dumps_dir: Path, *, changes: ChangeLog | None = No
         "sources": [asdict(s) for s in sources],
         "files": entries,
     }
-    _write_atomically(dumps_dir / INDEX, json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomically(dumps_dir / INDEX, json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8"))
     return list_dumps(dumps_dir)
 
 
@@ -230,15 +230,6 @@ def _concatenated(target: Path, members: list[Path], json_array: bool = False) -
     return temporary, digest.hexdigest()
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    temporary = _temporary(target)
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _drop_stale_source_files(dumps_dir: Path, current: set[str]) -> None:
     """A source that is gone takes its file with it (its data has left the store too)."""
     for path in dumps_dir.iterdir():
@@ -252,7 +243,7 @@ def _snapshot(dumps_dir: Path, latest: dict, today: date, keep: int) -> dict[str
     previous = _read_index(dumps_dir).get("files", {})
     if keep > 0:
         name = f"affiche-{today.isoformat()}.nq.gz"
-        temporary = dumps_dir / f".{name}.{os.getpid()}.tmp"
+        temporary = _temporary(dumps_dir / name)
         temporary.unlink(missing_ok=True)
         try:
             os.link(dumps_dir / NQUADS, temporary)

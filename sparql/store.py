@@ -435,11 +435,20 @@ class GraphStamps:
         return stamp
 
     def _save(self) -> None:
-        if self.path is None:
-            return
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self._stamps), encoding="utf-8")
-        temporary.replace(self.path)
+        if self.path is not None:
+            write_atomically(self.path, json.dumps(self._stamps).encode("utf-8"))
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `target` (named after this process, so that a
+    writer killed half-way leaves it recognisable), then rename it over `target`: readers see
+    the old file or the new one, never a part."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def open_store(location: str, data_dir: Path, *, query_url: str | None = None,

@@ -278,3 +278,24 @@ def test_the_command_line_gzip_reads_a_dump_as_one_file(region, tmp_path):
     graphs = json.loads(gzip.decompress((dumps_dir / JSONLD).read_bytes()))
     assert sorted(g["@id"] for g in graphs) == store.graphs()
     store.close()
+
+
+def test_a_damaged_record_or_stamps_file_makes_the_files_again(region, tmp_path):
+    store, dumps_dir = EmbeddedStore(tmp_path / "store"), tmp_path / "dumps"
+    harvest(region[0], store, BASE, graph_files=graph_files(dumps_dir))
+    [graph_iri] = store.graphs()
+    parts = graph_files(dumps_dir)
+    (dumps_dir / PARTS / f"{parts.stem(graph_iri)}.json").write_text("{not json", encoding="utf-8")
+    reading = NoReading(store, refuse=False)
+    write_dumps(reading, dumps_dir)
+    assert reading.read == [graph_iri]  # made again from the store, and current after that
+    write_dumps(NoReading(store), dumps_dir)
+    store.close()
+    (tmp_path / "store" / "affiche-stamps.json").write_text("[1, 2", encoding="utf-8")
+    reopened = EmbeddedStore(tmp_path / "store")
+    assert reopened.stamp(graph_iri) is None  # unknown: whatever was made from it is made again
+    reading = NoReading(reopened, refuse=False)
+    write_dumps(reading, dumps_dir)
+    assert reading.read == [graph_iri]
+    assert isomorphic(triples_of(dumped(dumps_dir / NQUADS, NQUADS)), store_graph(reopened, graph_iri))
+    reopened.close()
