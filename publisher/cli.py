@@ -90,18 +90,20 @@ def harvest_sources(settings: Settings, sources: list[Source], show_progress: bo
         tasks = [HarvestTask(source, FeedHistory(settings.harvest_dir, source.id,
                                                  settings.harvest_archive_keep),
                              withheld_events(settings.data_dir, source.id)) for source in sources]
-        done = []
+        done = 0
 
         def on_done(report: Report) -> None:
-            done.append(report)
+            nonlocal done
+            done += 1
             if show_progress:
-                progress(len(done), len(sources), report.source_id)
+                progress(done, len(sources), report.source_id)
 
         if show_progress:
             progress(0, len(sources), "")
         reports = harvest_all(tasks, store, settings.base_url, settings.reports_dir,
                               fetch_policy(settings), changes, settings.harvest_workers,
-                              accept_loss, on_done, graph_files=graph_files(settings.dumps_dir))
+                              accept_loss, on_done, graph_files=graph_files(settings.dumps_dir),
+                              summaries_only=True)
         store.flush()
         if changes.position() != before or not (settings.dumps_dir / NQUADS).exists():
             write_dumps(store, settings.dumps_dir, changes=changes, snapshots=settings.dump_snapshots)

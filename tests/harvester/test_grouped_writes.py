@@ -72,3 +72,23 @@ def test_sources_are_written_while_others_are_read(region, tmp_path, monkeypatch
     # the first source was written before the last one came back from its worker
     assert min(written_at.values()) < max(received)
     assert set(written_at) == {s.id for s in region}
+
+
+def test_a_harvest_of_many_sources_can_keep_only_their_summaries(region, tmp_path) -> None:
+    """`affiche harvest` keeps each source's counts, not its events (600 bytes each: 600 MB for
+    a million), once the report is saved; `on_done` still gets the whole report."""
+    store = EmbeddedStore(tmp_path / "store")
+    whole = {}
+    reports = harvest_all([HarvestTask(s) for s in region], store, BASE, tmp_path / "reports",
+                          FetchPolicy(), ChangeLog(tmp_path), workers=2, workers_after_s=0,
+                          on_done=lambda r: whole.setdefault(r.source_id, r),
+                          summaries_only=True)
+    store.close()
+    assert [r.source_id for r in reports] == [s.id for s in region]
+    for report in reports:
+        full = whole[report.source_id]
+        assert report.events == [] and len(full.events) > 100
+        assert report.summary == full.summary and report.summary["published"] > 0
+        assert report.error is None and not report.unchanged
+    saved = pipeline.load_report(tmp_path / "reports", region[0].id)
+    assert len(saved["events"]) == whole[region[0].id].summary["found"]  # saved whole
