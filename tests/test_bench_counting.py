@@ -25,3 +25,4 @@ def test_a_new_graph_counts_its_triples_and_a_change_only_the_difference(tmp_pat
     assert (store.writes, store.triples) == (3, 52)  # nothing changed: nothing sent
     assert len(store.select("SELECT ?s WHERE { GRAPH ?g { ?s ?p ?o } }")) == 50
     store.close()
+    assert store.triples == 52  # what the harvest's child process reads after closing it

@@ -66,13 +66,16 @@ def test_a_tiny_run_writes_json_of_the_documented_shape(tmp_path):
     results = json.loads(out.read_text(encoding="utf-8"))
     assert results["meta"]["events"] == 150
     sections = {f["section"] for f in results["figures"]}
-    assert sections == {"full harvest", "re-harvest", "one source", "validation", "dumps", "sparql",
-                        "event pages", "change feed", "targets", "machine"}
+    assert sections == {"full harvest", "affiche harvest", "re-harvest", "one source", "validation",
+                        "dumps", "sparql", "event pages", "change feed", "targets", "machine"}
     for figure in results["figures"]:
         assert set(figure) == {"section", "measure", "value", "unit", "note"}
         assert isinstance(figure["value"], (int, float))
     harvested = next(f for f in results["figures"] if f["measure"] == "all formats events/s")
     assert "150 events" in harvested["note"]
+    command = next(f for f in results["figures"] if f["section"] == "affiche harvest")
+    assert "150 events from 5 sources" in command["note"] and "0 failed" in command["note"]
+    assert "10 dump files" in command["note"]  # 5 whole-dataset files (1 dated) and 5 per source
     unchanged = next(f for f in results["figures"] if f["measure"] == "unchanged: store writes")
     assert unchanged["value"] == 0
     assert list(tmp_path.glob("affiche-bench-run-*")) == []  # the work directory is removed
@@ -99,7 +102,7 @@ def test_unknown_sections_are_refused_with_the_known_ones(capsys):
     assert run._sections("harvest, dumps,pages") == ("dumps", "pages")
     with pytest.raises(SystemExit):
         run.parser().parse_args(["--only", "harvest,dumps,pagez"])
-    assert "unknown section pagez: use harvest,dumps,sparql" in capsys.readouterr().err
+    assert "unknown section pagez: use harvest,command,dumps,sparql" in capsys.readouterr().err
 
 
 def test_compare_skips_figures_the_old_run_lacks():
