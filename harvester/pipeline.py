@@ -727,7 +727,11 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                 done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = pending.pop(future)
-                    prepared = future.result()
+                    try:
+                        prepared = future.result()
+                    except Exception:
+                        write_ready()  # what was read before it is written, as it came
+                        raise
                     if not ready:
                         ready_since = time.perf_counter()
                     ready.append((index, prepared))

@@ -92,3 +92,27 @@ def test_a_harvest_of_many_sources_can_keep_only_their_summaries(region, tmp_pat
         assert report.error is None and not report.unchanged
     saved = pipeline.load_report(tmp_path / "reports", region[0].id)
     assert len(saved["events"]) == whole[region[0].id].summary["found"]  # saved whole
+
+
+def test_sources_read_before_a_worker_fails_are_written(region, tmp_path, monkeypatch) -> None:
+    """A worker raising (here: the last source's feed history cannot be made, its directory is a
+    file) stops the harvest with that error, and the sources that came back before it, waiting
+    for their group, are written first, as they would have been one by one."""
+    from harvester.incremental import FeedHistory
+
+    monkeypatch.setattr(pipeline, "WRITE_TOGETHER_BYTES", 10**12)
+    monkeypatch.setattr(pipeline, "WRITE_TOGETHER_S", 3600.0)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    good, bad = region[:4], region[4]
+    # three sources go out first; the failing fifth only once two have come back
+    tasks = [HarvestTask(s) for s in good] + [HarvestTask(bad, FeedHistory(blocker, bad.id))]
+    store = EmbeddedStore(tmp_path / "store")
+    written = []
+    with pytest.raises(NotADirectoryError):
+        harvest_all(tasks, store, BASE, tmp_path / "reports", FetchPolicy(), ChangeLog(tmp_path),
+                    workers=2, workers_after_s=0, on_done=lambda r: written.append(r.source_id))
+    graphs = store.graphs()
+    store.close()
+    assert len(written) >= 2 and bad.id not in written
+    assert len(graphs) == len(written)
