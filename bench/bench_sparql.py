@@ -87,6 +87,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.bench_pages import free_port, wait_for  # noqa: E402
+from bench.processes import cpu_ms, process_tree, wait_until_idle  # noqa: E402
 from sparql.store import EmbeddedStore  # noqa: E402
 
 BASE = "http://bench.affiche.test"
@@ -292,47 +293,6 @@ def time_ms(call) -> float:
     started = time.perf_counter()
     call()
     return (time.perf_counter() - started) * 1000
-
-
-def cpu_ms(pids: list[int]) -> float:
-    """CPU time the processes' live threads have used so far, in ms (the scheduler's own count,
-    in ns, rather than /proc/PID/stat's 10 ms ticks; 0 where /proc is not)."""
-    total = 0
-    for pid in pids:
-        for schedstat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-            try:
-                total += int(schedstat.read_text(encoding="ascii").split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-    return total / 1e6
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid`, then its children (the server, then its query workers and multiprocessing's
-    resource tracker), whichever of its threads started them."""
-    children: list[int] = []
-    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children += [int(child) for child in listing.read_text(encoding="ascii").split()]
-        except OSError:
-            continue
-    return [pid, *sorted(set(children))]
-
-
-def wait_until_idle(pid: int, quiet_s: float = 3.0, timeout_s: float = 300.0) -> float:
-    """Wait until the server's processes have used less than 5 % of a core for `quiet_s` in a
-    row (its start-up work done); the seconds waited."""
-    started = time.monotonic()
-    quiet_since, before = started, cpu_ms(process_tree(pid))
-    while time.monotonic() - started < timeout_s:
-        time.sleep(0.5)
-        now = cpu_ms(process_tree(pid))
-        if now - before > 0.05 * 500:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            break
-        before = now
-    return time.monotonic() - started
 
 
 class StdlibClient:
