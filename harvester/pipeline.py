@@ -693,7 +693,7 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
     with worker_pool(workers) as pool:
         pending: dict = {}
         ready: list[tuple[int, Prepared]] = []  # read, waiting to be written with the next ones
-        ready_bytes, ready_since = 0, 0.0
+        ready_since = 0.0
 
         def submit_next() -> None:
             for index, task in queue:
@@ -705,7 +705,6 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                 return
 
         def write_ready() -> None:
-            nonlocal ready_bytes
             while ready:
                 index, prepared = ready.pop(0)
                 task = tasks.pop(index)
@@ -715,7 +714,6 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                     on_done(reports[index])
                 if summaries_only:
                     reports[index] = reports[index].summarised()
-            ready_bytes = 0
 
         try:
             # one source ahead of the workers, no more, besides those waiting to be written
@@ -735,14 +733,17 @@ def _harvest_in_workers(queue: Iterator[tuple[int, HarvestTask]], workers: int,
                     if not ready:
                         ready_since = time.perf_counter()
                     ready.append((index, prepared))
-                    ready_bytes += len(prepared.published.data) if prepared.published else 0
                     submit_next()
-                if (not pending or ready_bytes >= WRITE_TOGETHER_BYTES
+                if (not pending or _group_bytes(ready) >= WRITE_TOGETHER_BYTES
                         or time.perf_counter() - ready_since >= WRITE_TOGETHER_S):
                     write_ready()
         finally:
             for _, prepared in ready:  # not written (a worker failed): their staged files go
                 GraphFiles.discard(prepared.staged)
+
+
+def _group_bytes(ready: list[tuple[int, Prepared]]) -> int:
+    return sum(len(prepared.published.data) for _, prepared in ready if prepared.published)
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
