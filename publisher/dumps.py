@@ -32,7 +32,7 @@ from pathlib import Path
 from harvester.changes import ChangeLog
 from sparql.graph_files import GraphFiles, compress, process_runs
 from sparql.queries import load_query
-from sparql.store import Store, write_atomically
+from sparql.store import Store, temporary_beside, write_atomically
 
 NQUADS = "affiche.nq.gz"
 NTRIPLES = "affiche.nt.gz"
@@ -185,14 +185,10 @@ def _source_file(source: SourceGraph) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _temporary(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
 def _linked(member: Path, target: Path) -> tuple[Path, str]:
     """A temporary name for a graph's file, to be renamed to `target` (a hard link: the graph's
     file is replaced, never changed in place, by the next harvest); and its SHA-256."""
-    temporary = _temporary(target)
+    temporary = temporary_beside(target)
     temporary.unlink(missing_ok=True)
     try:
         os.link(member, temporary)
@@ -203,7 +199,7 @@ def _linked(member: Path, target: Path) -> tuple[Path, str]:
 
 def _concatenated(target: Path, members: list[Path], json_array: bool = False) -> tuple[Path, str]:
     """The members one after the other in a temporary file beside `target`, and its SHA-256."""
-    temporary = _temporary(target)
+    temporary = temporary_beside(target)
     digest = hashlib.sha256()
 
     def put(data: bytes) -> None:
@@ -243,7 +239,7 @@ def _snapshot(dumps_dir: Path, latest: dict, today: date, keep: int) -> dict[str
     previous = _read_index(dumps_dir).get("files", {})
     if keep > 0:
         name = f"affiche-{today.isoformat()}.nq.gz"
-        temporary = _temporary(dumps_dir / name)
+        temporary = temporary_beside(dumps_dir / name)
         temporary.unlink(missing_ok=True)
         try:
             os.link(dumps_dir / NQUADS, temporary)

@@ -439,11 +439,16 @@ class GraphStamps:
             write_atomically(self.path, json.dumps(self._stamps).encode("utf-8"))
 
 
+def temporary_beside(target: Path) -> Path:
+    """Where `target` is written before it is renamed into place: beside it, hidden, named after
+    this process (so that what a writer killed half-way leaves is recognisable)."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
 def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `target` (named after this process, so that a
-    writer killed half-way leaves it recognisable), then rename it over `target`: readers see
-    the old file or the new one, never a part."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Write `data` to a temporary file beside `target` (`temporary_beside`), then rename it
+    over `target`: readers see the old file or the new one, never a part."""
+    temporary = temporary_beside(target)
     try:
         temporary.write_bytes(data)
         temporary.replace(target)
